@@ -1,0 +1,86 @@
+/**
+ * Helper and kfunc calls. Both engines pass arguments the same way: r1..r5 are written as 64-bit
+ * words to the address space's call area, the function reads what it needs through `HelperCall`
+ * (32-bit halves, plain numbers or BigInts), and its return value becomes r0. Nothing here
+ * allocates per call unless a function asks for a BigInt.
+ */
+import type { AddressSpace } from './memory.ts';
+import { ScxError } from '../util/errors.ts';
+
+/** A helper's result: a JS number is taken as a signed integer (it must be a safe integer). */
+export type HelperResult = number | bigint;
+export type HelperFn = (call: HelperCall) => HelperResult;
+
+export interface HelperDef {
+  readonly id: number;
+  readonly name: string;
+  readonly fn: HelperFn;
+}
+
+/** Helpers by id, or kfuncs by BTF id. */
+export type HelperTable = ReadonlyMap<number, HelperDef>;
+
+export function helperTable(defs: readonly HelperDef[]): HelperTable {
+  const table = new Map<number, HelperDef>();
+  for (const def of defs) {
+    if (table.has(def.id)) throw new ScxError(`helper id ${def.id} defined twice (${table.get(def.id)!.name}, ${def.name})`);
+    table.set(def.id, def);
+  }
+  return table;
+}
+
+/** Raised by a helper to abort the program with a message (the engine adds the instruction). */
+export class HelperError extends ScxError {}
+
+export class HelperCall {
+  /** Instruction index of the call being served, for error messages. */
+  pc = -1;
+
+  constructor(readonly mem: AddressSpace) {}
+
+  /** Low 32 bits of argument register r`i` (1..5), unsigned. */
+  lo(i: number): number {
+    return this.mem.view.getUint32(this.mem.callArea + i * 8, true);
+  }
+
+  /** High 32 bits of argument register r`i`, unsigned. */
+  hi(i: number): number {
+    return this.mem.view.getUint32(this.mem.callArea + i * 8 + 4, true);
+  }
+
+  /** Low 32 bits as a signed int. */
+  i32(i: number): number {
+    return this.mem.view.getInt32(this.mem.callArea + i * 8, true);
+  }
+
+  /** The full register as an unsigned BigInt. */
+  u64(i: number): bigint {
+    return this.mem.view.getBigUint64(this.mem.callArea + i * 8, true);
+  }
+
+  /** The register as an unsigned number; exact below 2^53. */
+  num(i: number): number {
+    return this.hi(i) * 0x1_0000_0000 + this.lo(i);
+  }
+
+  /** The register as a pointer into the address space (its high half must be zero). */
+  ptr(i: number): number {
+    if (this.hi(i) !== 0) throw new HelperError(`argument r${i} is not a pointer (0x${this.u64(i).toString(16)})`);
+    return this.lo(i);
+  }
+
+  /** Store the result of a call into the r0 word of the call area. */
+  setResult(result: HelperResult): void {
+    const at = this.mem.callArea;
+    if (typeof result === 'bigint') {
+      this.mem.view.setBigUint64(at, BigInt.asUintN(64, result), true);
+      return;
+    }
+    if (!Number.isSafeInteger(result)) throw new HelperError(`helper returned ${result}, expected an integer`);
+    // Split a signed safe integer into two's-complement halves without BigInt.
+    const lo = result >>> 0;
+    const hi = Math.floor(result / 0x1_0000_0000) >>> 0;
+    this.mem.view.setUint32(at, lo, true);
+    this.mem.view.setUint32(at + 4, hi, true);
+  }
+}
