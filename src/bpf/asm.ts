@@ -301,6 +301,7 @@ export function assemble(source: string, options: AsmOptions = {}): Insn[] {
     const mnemonic = sp < 0 ? body : body.slice(0, sp);
     const rest = sp < 0 ? '' : body.slice(sp);
     const mcol = lead + 1;
+    /** Column of the first character after the mnemonic. */
     const restCol = lead + 1 + mnemonic.length;
 
     const emit = (insn: Insn) => slots.push(insn);
@@ -317,7 +318,7 @@ export function assemble(source: string, options: AsmOptions = {}): Insn[] {
       return 0;
     };
 
-    const ops = splitOperands(rest, restCol + 1);
+    const ops = splitOperands(rest, restCol);
     const m = mnemonic.toLowerCase();
     const insn = (opcode: number, dst = 0, src = 0, off = 0, imm = 0): Insn => ({ opcode, dst, src, off, imm });
 
@@ -429,14 +430,15 @@ export function assemble(source: string, options: AsmOptions = {}): Insn[] {
       const words = /^(\s*)(fetch\s+)?([a-z]+?)(32|64)?(\s|$)/.exec(rest);
       if (!words || !Object.values(ATOMIC_OP_NAMES).includes(words[3])) {
         const found = rest.trim() === '' ? 'end of line' : quote(rest.trim().split(/\s+/)[0]);
-        p.fail(restCol + 1, 'an atomic operation (add, and, or, xor, xchg, cmpxchg)', found);
+        const wordCol = restCol + (rest.length - rest.trimStart().length);
+        p.fail(wordCol, 'an atomic operation (add, and, or, xor, xchg, cmpxchg)', found);
       }
       const opName = words[3];
       const fetch = Boolean(words[2]) || opName === 'xchg' || opName === 'cmpxchg';
       let imm = Number(Object.entries(ATOMIC_OP_NAMES).find(([, n]) => n === opName)![0]);
       if (fetch) imm |= ATOMIC_FETCH;
       const operandText = rest.slice(words[0].length);
-      const operandCol = restCol + 1 + words[0].length;
+      const operandCol = restCol + words[0].length;
       const lockOps = splitOperands(operandText, operandCol);
       if (lockOps.length !== 2) {
         p.fail(lockOps[lockOps.length - 1]?.col ?? operandCol, `2 operands for lock ${opName}`, `${lockOps.length}`);
@@ -515,7 +517,7 @@ export function assemble(source: string, options: AsmOptions = {}): Insn[] {
       continue;
     }
     if (m === '.insn') {
-      emit(parseRawInsn(p, rest, restCol + 1));
+      emit(parseRawInsn(p, rest, restCol));
       continue;
     }
     p.fail(mcol, 'an instruction mnemonic', quote(mnemonic));
@@ -541,7 +543,7 @@ function parseRawInsn(p: LineParser, rest: string, col: number): Insn {
   let m: RegExpExecArray | null;
   while ((m = re.exec(rest))) {
     const kv = /^(opcode|dst|src|off|imm)=(.+)$/.exec(m[1]);
-    const at = col + m.index - 1;
+    const at = col + m.index;
     if (!kv) p.fail(at, 'a field opcode=, dst=, src=, off= or imm=', quote(m[1]));
     const bits = kv[1] === 'imm' ? 32 : kv[1] === 'off' ? 16 : kv[1] === 'opcode' ? 8 : 4;
     const v = parseInteger(kv[2]);

@@ -11,7 +11,6 @@ import { ExitStatus } from './exit.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
-  let usageError: string | undefined;
   const parser: Argv = yargs(argv)
     .scriptName('scx-sim')
     .usage('$0 <command> [options]\n\nSimulate and benchmark sched_ext BPF schedulers.')
@@ -20,29 +19,32 @@ export async function main(argv: string[]): Promise<number> {
     .command(asmCommand)
     .command(disasmCommand)
     .command(demoCommand)
-    .demandCommand(1, 'give a command; see --help')
+    .demandCommand(1, 'give a command')
     .strict()
     .recommendCommands()
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((msg, err) => {
-      if (err) throw err;
-      usageError = msg;
+      // Throwing stops yargs; returning would let it run the handler anyway.
+      throw err ?? new UsageError(msg);
     });
   try {
     await parser.parseAsync();
   } catch (e) {
     return report(e, debug);
   }
-  if (usageError !== undefined) {
-    process.stderr.write(`scx-sim: ${usageError}\n`);
-    return 2;
-  }
   return Number(process.exitCode ?? 0);
 }
 
+/** Wrong command-line usage: reported with exit status 2, like other command-line tools. */
+class UsageError extends ScxError {}
+
 function report(e: unknown, debug: boolean): number {
   if (e instanceof ExitStatus) return e.code;
+  if (e instanceof UsageError) {
+    process.stderr.write(`scx-sim: ${e.message}\n(see scx-sim --help)\n`);
+    return 2;
+  }
   if (e instanceof ScxError) {
     process.stderr.write(`scx-sim: ${e.message}\n`);
     if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
