@@ -16,7 +16,7 @@ import { basename, join, relative } from 'node:path';
 import { assemble } from './asm.ts';
 import { DecodeError, INSN_SIZE, decode, type Insn } from './isa.ts';
 import { helperTable, type HelperTable } from './helpers.ts';
-import { Interpreter } from './interp.ts';
+import { prepare, type EngineName } from './engine.ts';
 import { AddressSpace } from './memory.ts';
 import { checkStructure } from './verifier/structure.ts';
 import { ScxError } from '../util/errors.ts';
@@ -167,18 +167,10 @@ export interface CaseResult {
   reason: string;
 }
 
-export interface Engine {
-  name: string;
-  /** Run a validated program with r1 = mem address (0 without mem) and r2 = mem length. */
-  run(insns: Insn[], mem: AddressSpace, args: bigint[], packet?: { addr: number; len: number }): bigint;
+/** Run a validated program with r1 = mem address (0 without mem) and r2 = mem length. */
+function execute(engine: EngineName, insns: Insn[], mem: AddressSpace, args: bigint[], packet?: { addr: number; len: number }): bigint {
+  return prepare(engine, insns, mem, { helpers: CONFORMANCE_HELPERS, packet }).run(args).r0;
 }
-
-export const interpreterEngine: Engine = {
-  name: 'interp',
-  run(insns, mem, args, packet) {
-    return new Interpreter(insns, mem, { helpers: CONFORMANCE_HELPERS, packet }).run(args).r0;
-  },
-};
 
 type Loaded = { ok: true; insns: Insn[] } | { ok: false; message: string };
 
@@ -197,7 +189,7 @@ function load(c: ConformanceCase): Loaded {
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 /** Run one parsed case. `negative` inverts the expectation as described above. */
-export function runCase(c: ConformanceCase, engine: Engine, negative: boolean): CaseResult {
+export function runCase(c: ConformanceCase, engine: EngineName, negative: boolean): CaseResult {
   const result = (outcome: Outcome, reason: string): CaseResult => ({ file: c.file, outcome, reason });
   if (c.skip) return result('skip', c.skip);
   const loaded = load(c);
@@ -218,7 +210,7 @@ export function runCase(c: ConformanceCase, engine: Engine, negative: boolean): 
   }
   let r0: bigint;
   try {
-    r0 = engine.run(loaded.insns, mem, args, packet);
+    r0 = execute(engine, loaded.insns, mem, args, packet);
   } catch (e) {
     if (!(e instanceof ScxError)) throw e;
     return result('fail', `runtime error: ${e.message}`);
@@ -267,7 +259,7 @@ export function isNegativePath(file: string, root: string): boolean {
   return folders.includes('negative');
 }
 
-export function runSuite(dir: string, engine: Engine): SuiteSummary {
+export function runSuite(dir: string, engine: EngineName): SuiteSummary {
   const files = listDataFiles(dir);
   if (files.length === 0) throw new ScxError(`${dir}: no *.data files found`);
   const results: CaseResult[] = [];

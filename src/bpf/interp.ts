@@ -72,6 +72,7 @@ import {
 import { formatInsn } from './asm.ts';
 import { HelperCall, HelperError, type HelperDef, type HelperTable } from './helpers.ts';
 import { type AddressSpace, codeAddress, slotOfCodeAddress } from './memory.ts';
+import { faultText } from './faults.ts';
 import { ScxError } from '../util/errors.ts';
 
 const M64 = (1n << 64n) - 1n;
@@ -195,7 +196,7 @@ export class Interpreter {
       r[0] = mem.view.getBigUint64(mem.callArea, true);
     };
     const enter = (target: number): void => {
-      if (depth + 1 >= MAX_CALL_FRAMES) fail(pc, `call depth exceeds the limit of ${MAX_CALL_FRAMES} frames`);
+      if (depth + 1 >= MAX_CALL_FRAMES) fail(pc, faultText.callDepth());
       frames.push({ returnPc: pc + 1, saved: [r[6], r[7], r[8], r[9], r[10]], mayGoto });
       depth++;
       r[10] = BigInt(mem.framePointer(depth));
@@ -204,8 +205,8 @@ export class Interpreter {
     };
 
     for (;;) {
-      if (pc < 0 || pc >= insns.length) fail(pc, 'execution left the program');
-      if (++count > this.maxInsns) fail(pc, `instruction limit of ${this.maxInsns} reached`);
+      if (pc < 0 || pc >= insns.length) fail(pc, faultText.leftProgram());
+      if (++count > this.maxInsns) fail(pc, faultText.insnLimit(this.maxInsns));
       const insn = insns[pc];
       const op = insn.opcode;
       const cls = op & 0x07;
@@ -221,7 +222,7 @@ export class Interpreter {
           continue;
         }
         if (aop === ALU_MOV && x && insn.off === 1) {
-          fail(pc, 'addr_space_cast needs an arena map, and this address space has none');
+          fail(pc, faultText.addrSpaceCast());
         }
         let b = x ? r[insn.src] : immU64(insn.imm);
         if (is64) {
@@ -314,7 +315,7 @@ export class Interpreter {
         const size = accessSize(op);
         const addr = address(r[dst], insn.off, size, true);
         if ((op & 0xe0) === MODE_ATOMIC) {
-          if (addr % size !== 0) fail(pc, `misaligned atomic access at 0x${addr.toString(16)}`);
+          if (addr % size !== 0) fail(pc, faultText.misalignedAtomic(addr));
           this.atomic(insn, addr, size, r, load, store);
         } else {
           store(addr, size, r[insn.src]);
@@ -331,7 +332,7 @@ export class Interpreter {
         // Legacy packet access: r0 = big-endian load from the packet; out of bounds ends the
         // program with r0 = 0, as the kernel does.
         const pkt = this.options.packet;
-        if (!pkt) fail(pc, 'legacy packet load without a packet (no packet context in this run)');
+        if (!pkt) fail(pc, faultText.noPacket());
         const size = accessSize(op);
         let offset = BigInt(insn.imm);
         if ((op & 0xe0) !== MODE_ABS) offset += s32(r[insn.src] & M32);

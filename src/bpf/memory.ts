@@ -18,8 +18,11 @@ import { ScxError } from '../util/errors.ts';
 
 export const PAGE_SIZE = 65536;
 export const GUARD_SIZE = PAGE_SIZE;
-/** Six u64 words: r0 (the result) and r1..r5 (the arguments) of a helper or kfunc call. */
-export const CALL_AREA_SIZE = 6 * 8;
+/**
+ * Eight u64 words: r0 (the result) and r1..r5 (the arguments) of a helper or kfunc call, then the
+ * instruction count of the last JIT run and a spare word.
+ */
+export const CALL_AREA_SIZE = 8 * 8;
 
 /**
  * Code addresses: `lddw func` loads one and `callx` calls through it. They live far outside the

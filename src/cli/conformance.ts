@@ -1,12 +1,11 @@
 import type { CommandModule } from 'yargs';
-import { interpreterEngine, runSuite, type Engine } from '../bpf/conformance.ts';
+import { runSuite } from '../bpf/conformance.ts';
+import { DEFAULT_ENGINE, ENGINES, type EngineName } from '../bpf/engine.ts';
 import { ExitStatus } from './exit.ts';
-
-const ENGINES: Record<string, Engine> = { interp: interpreterEngine };
 
 interface Args {
   dir: string;
-  engine: string;
+  engine: EngineName;
   verbose: boolean;
 }
 
@@ -16,12 +15,12 @@ export const conformanceCommand: CommandModule<object, Args> = {
   builder: (y) =>
     y
       .positional('dir', { type: 'string', demandOption: true, describe: 'folder (or single file) of *.data tests' })
-      .option('engine', { choices: Object.keys(ENGINES), default: 'interp', describe: 'execution engine' })
+      .option('engine', { choices: ENGINES, default: DEFAULT_ENGINE, describe: 'execution engine' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print every file and its outcome' })
       .example('$0 conformance ../shared/bpf-conformance/tests', 'all 313 tests on the interpreter')
       .example('$0 conformance ../shared/bpf-conformance/negative', 'each file there must be rejected'),
   handler: (args) => {
-    const summary = runSuite(args.dir, ENGINES[args.engine]);
+    const summary = runSuite(args.dir, args.engine);
     for (const r of summary.results) {
       if (r.outcome === 'fail') process.stdout.write(`FAIL ${r.file}: ${r.reason}\n`);
       else if (args.verbose) process.stdout.write(`${r.outcome === 'pass' ? 'ok  ' : 'SKIP'} ${r.file}: ${r.reason}\n`);

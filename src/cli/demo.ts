@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { assemble, disassemble } from '../bpf/asm.ts';
-import { interpreterEngine, runSuite } from '../bpf/conformance.ts';
+import { runSuite } from '../bpf/conformance.ts';
 import { Interpreter } from '../bpf/interp.ts';
 import { AddressSpace } from '../bpf/memory.ts';
 import { checkStructure } from '../bpf/verifier/structure.ts';
@@ -32,7 +32,7 @@ export const demoCommand: CommandModule = {
         process.stdout.write(`conformance ${dir}: ${path} not found, skipped\n`);
         continue;
       }
-      const s = runSuite(path, interpreterEngine);
+      const s = runSuite(path, 'interp');
       const skipped = s.skipped ? `, ${s.skipped} skipped` : '';
       process.stdout.write(`conformance ${dir} (interp): ${s.passed} passed, ${s.failed} failed${skipped}\n`);
     }
