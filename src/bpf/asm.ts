@@ -161,11 +161,17 @@ interface Fixup {
 const I32_MIN = -(2 ** 31);
 const I32_MAX = 2 ** 31 - 1;
 
-class LineParser {
-  constructor(
-    readonly file: string,
-    readonly line: number,
-  ) {}
+const mk = (opcode: number, dst = 0, src = 0, off = 0, imm = 0): Insn => ({ opcode, dst, src, off, imm });
+
+/** Assembler state across lines; a class so no closures are made per line. */
+class Assembler {
+  line = 0;
+  readonly slots: Insn[] = [];
+  readonly labels = new Map<string, number>();
+  readonly fixups: Fixup[] = [];
+  firstExitSeen = false;
+
+  constructor(readonly file: string) {}
 
   fail(col: number, expected: string, found: string): never {
     throw new AsmError(this.file, this.line, col, expected, found);
@@ -227,6 +233,266 @@ class LineParser {
       this.fail(at, `${n} operand${n === 1 ? '' : 's'} for ${mnemonic}`, `${ops.length}`);
     }
   }
+
+  /** Assemble one source line (labels and at most one instruction). */
+  assembleLine(raw: string): void {
+    let text = raw.replace(/\r$/, '');
+    const hash = text.indexOf('#');
+    if (hash >= 0) text = text.slice(0, hash);
+
+    // Labels: `name:` at the start of a line, optionally followed by an instruction.
+    for (;;) {
+      const m = /^(\s*)([A-Za-z_.][\w.]*)\s*:/.exec(text);
+      if (!m) break;
+      const name = m[2];
+      if (this.labels.has(name)) this.fail(m[1].length + 1, 'a label not defined before', quote(name));
+      this.labels.set(name, this.slots.length);
+      text = ' '.repeat(m[0].length) + text.slice(m[0].length);
+    }
+    if (text.trim() === '') return;
+
+    const lead = text.length - text.trimStart().length;
+    const body = text.trimStart();
+    const sp = body.search(/\s/);
+    const mnemonic = sp < 0 ? body : body.slice(0, sp);
+    const rest = sp < 0 ? '' : body.slice(sp);
+    const mcol = lead + 1;
+    /** Column of the first character after the mnemonic. */
+    const restCol = lead + 1 + mnemonic.length;
+
+    
+    const ops = splitOperands(rest, restCol);
+    const m = mnemonic.toLowerCase();
+
+    // Arithmetic: add, add32, add64, ...
+    const alu = /^([a-z]+?)(32|64)?$/.exec(m);
+    if (alu && alu[1] in ALU_MNEMONICS) {
+      const { op, signed } = ALU_MNEMONICS[alu[1]];
+      const klass = alu[2] === '32' ? CLS_ALU : CLS_ALU64;
+      this.count(ops, 2, m, restCol);
+      const dst = this.reg(ops[0]);
+      const isReg = ops[1].text.startsWith('%');
+      const off = signed ? 1 : 0;
+      if (isReg) this.slots.push(mk(klass | op | SRC_X, dst, this.reg(ops[1]), off, 0));
+      else this.slots.push(mk(klass | op | SRC_K, dst, 0, off, this.imm32(ops[1])));
+      return;
+    }
+    if (m === 'neg' || m === 'neg32' || m === 'neg64') {
+      this.count(ops, 1, m, restCol);
+      this.slots.push(mk((m === 'neg32' ? CLS_ALU : CLS_ALU64) | ALU_NEG, this.reg(ops[0])));
+      return;
+    }
+    const movsx = /^movsx(8|16|32)(32|64)$/.exec(m);
+    if (movsx) {
+      this.count(ops, 2, m, restCol);
+      const klass = movsx[2] === '32' ? CLS_ALU : CLS_ALU64;
+      this.slots.push(mk(klass | ALU_MOV | SRC_X, this.reg(ops[0]), this.reg(ops[1]), Number(movsx[1])));
+      return;
+    }
+    const end = /^(be|le|bswap|swap)(16|32|64)$/.exec(m);
+    if (end) {
+      this.count(ops, 1, m, restCol);
+      const opcode =
+        end[1] === 'le' ? CLS_ALU | ALU_END | SRC_K : end[1] === 'be' ? CLS_ALU | ALU_END | SRC_X : CLS_ALU64 | ALU_END | SRC_K;
+      this.slots.push(mk(opcode, this.reg(ops[0]), 0, 0, Number(end[2])));
+      return;
+    }
+    if (m === 'addr_space_cast') {
+      this.count(ops, 4, m, restCol);
+      const dst = this.reg(ops[0]);
+      const src = this.reg(ops[1]);
+      const dstAs = this.num(ops[2], 16, 'an address space number');
+      const srcAs = this.num(ops[3], 16, 'an address space number');
+      this.slots.push(mk(CLS_ALU64 | ALU_MOV | SRC_X, dst, src, 1, Number((dstAs << 16n) | BigInt.asUintN(16, srcAs))));
+      return;
+    }
+
+    // Loads and stores.
+    const ldx = /^ldx(s?)(b|h|w|dw)$/.exec(m);
+    if (ldx) {
+      this.count(ops, 2, m, restCol);
+      if (ldx[1] && ldx[2] === 'dw') this.fail(mcol, 'an instruction mnemonic', quote(mnemonic));
+      const dst = this.reg(ops[0]);
+      const { reg, off } = this.mem(ops[1]);
+      this.slots.push(mk(CLS_LDX | (ldx[1] ? MODE_MEMSX : MODE_MEM) | SIZES[ldx[2]], dst, reg, off));
+      return;
+    }
+    const st = /^st(x?)(b|h|w|dw)$/.exec(m);
+    if (st) {
+      this.count(ops, 2, m, restCol);
+      const { reg, off } = this.mem(ops[0]);
+      if (st[1]) this.slots.push(mk(CLS_STX | MODE_MEM | SIZES[st[2]], reg, this.reg(ops[1]), off));
+      else this.slots.push(mk(CLS_ST | MODE_MEM | SIZES[st[2]], reg, 0, off, this.imm32(ops[1])));
+      return;
+    }
+    const ldpkt = /^ld(abs|ind)(b|h|w)$/.exec(m);
+    if (ldpkt) {
+      if (ldpkt[1] === 'abs') {
+        this.count(ops, 1, m, restCol);
+        this.slots.push(mk(CLS_LD | MODE_ABS | SIZES[ldpkt[2]], 0, 0, 0, this.imm32(ops[0])));
+      } else {
+        this.count(ops, 2, m, restCol);
+        this.slots.push(mk(CLS_LD | MODE_IND | SIZES[ldpkt[2]], 0, this.reg(ops[0]), 0, this.imm32(ops[1])));
+      }
+      return;
+    }
+    if (m === 'lddw') {
+      this.count(ops, 2, m, restCol);
+      const dst = this.reg(ops[0]);
+      const kindMatch = /^([a-z_]+)\s+(.*)$/.exec(ops[1].text);
+      let src = PSEUDO_NONE;
+      let lo: number;
+      let hi: number;
+      if (kindMatch && kindMatch[1] in LDDW_KINDS) {
+        // `lddw %rD, KIND A[ B]`: A is the first immediate (a label for func), B the second.
+        src = LDDW_KINDS[kindMatch[1]];
+        const argCol = ops[1].col + kindMatch[1].length + 1;
+        const args = kindMatch[2].trim().split(/\s+/);
+        if (src === PSEUDO_FUNC) {
+          if (args.length !== 1) this.fail(argCol, 'one target after func', quote(kindMatch[2]));
+          lo = this.target({ text: args[0], col: argCol }, 'imm', argCol);
+          hi = 0;
+        } else {
+          const wantTwo = src === PSEUDO_MAP_VALUE || src === PSEUDO_MAP_IDX_VALUE;
+          if (args.length !== (wantTwo ? 2 : 1)) {
+            this.fail(argCol, wantTwo ? `two numbers after ${kindMatch[1]} (index and offset)` : `one number after ${kindMatch[1]}`, quote(kindMatch[2]));
+          }
+          lo = this.imm32({ text: args[0], col: argCol });
+          hi = wantTwo ? this.imm32({ text: args[1], col: argCol + args[0].length + 1 }) : 0;
+        }
+      } else {
+        [lo, hi] = splitImm64(this.num(ops[1], 64, 'a 64-bit immediate'));
+      }
+      this.slots.push(mk(OP_LDDW, dst, src, 0, lo));
+      this.slots.push(mk(0, 0, 0, 0, hi));
+      return;
+    }
+    if (m === 'lock') {
+      // lock [fetch] OP[32|64] [%rD+off], %rS
+      const words = /^(\s*)(fetch\s+)?([a-z]+?)(32|64)?(\s|$)/.exec(rest);
+      if (!words || !Object.values(ATOMIC_OP_NAMES).includes(words[3])) {
+        const found = rest.trim() === '' ? 'end of line' : quote(rest.trim().split(/\s+/)[0]);
+        const wordCol = restCol + (rest.length - rest.trimStart().length);
+        this.fail(wordCol, 'an atomic operation (add, and, or, xor, xchg, cmpxchg)', found);
+      }
+      const opName = words[3];
+      const fetch = Boolean(words[2]) || opName === 'xchg' || opName === 'cmpxchg';
+      let imm = Number(Object.entries(ATOMIC_OP_NAMES).find(([, n]) => n === opName)![0]);
+      if (fetch) imm |= ATOMIC_FETCH;
+      const operandText = rest.slice(words[0].length);
+      const operandCol = restCol + words[0].length;
+      const lockOps = splitOperands(operandText, operandCol);
+      if (lockOps.length !== 2) {
+        this.fail(lockOps[lockOps.length - 1]?.col ?? operandCol, `2 operands for lock ${opName}`, `${lockOps.length}`);
+      }
+      const { reg, off } = this.mem(lockOps[0]);
+      const size = words[4] === '32' ? SZ_W : SZ_DW;
+      this.slots.push(mk(CLS_STX | MODE_ATOMIC | size, reg, this.reg(lockOps[1]), off, imm));
+      return;
+    }
+
+    // Jumps, calls, exit.
+    if (m === 'ja' || m === 'ja64') {
+      this.count(ops, 1, m, restCol);
+      const off = this.target(ops[0], 'off', restCol);
+      this.slots.push(mk(OP_JA, 0, 0, off, 0));
+      return;
+    }
+    if (m === 'ja32' || m === 'gotol') {
+      this.count(ops, 1, m, restCol);
+      const imm = this.target(ops[0], 'imm', restCol);
+      this.slots.push(mk(OP_JA32, 0, 0, 0, imm));
+      return;
+    }
+    if (m === 'may_goto') {
+      this.count(ops, 1, m, restCol);
+      this.slots.push(mk(OP_MAY_GOTO, 0, 0, this.target(ops[0], 'off', restCol), 0));
+      return;
+    }
+    const jcc = /^([a-z]+?)(32|64)?$/.exec(m);
+    if (jcc && jcc[1] in JCC_MNEMONICS) {
+      this.count(ops, 3, m, restCol);
+      const klass = jcc[2] === '32' ? CLS_JMP32 : CLS_JMP;
+      const dst = this.reg(ops[0]);
+      const isReg = ops[1].text.startsWith('%');
+      const src = isReg ? this.reg(ops[1]) : 0;
+      const imm = isReg ? 0 : this.imm32(ops[1]);
+      const off = this.target(ops[2], 'off', ops[1].col);
+      this.slots.push(mk(klass | JCC_MNEMONICS[jcc[1]] | (isReg ? SRC_X : SRC_K), dst, src, off, imm));
+      return;
+    }
+    if (m === 'call' || m === 'callx') {
+      this.count(ops, 1, m, restCol);
+      const words = ops[0].text.split(/\s+/);
+      if (m === 'callx' || words[0].startsWith('%')) {
+        this.slots.push(mk(OP_CALLX, this.reg({ text: words[0], col: ops[0].col })));
+        return;
+      }
+      const kinds: Record<string, number> = { helper: CALL_HELPER, local: CALL_LOCAL, runtime: CALL_KFUNC, kfunc: CALL_KFUNC };
+      let kind = CALL_HELPER;
+      let argCol = ops[0].col;
+      if (words[0] in kinds) {
+        kind = kinds[words[0]];
+        argCol += words[0].length + 1;
+        words.shift();
+      }
+      if (kind === CALL_LOCAL) {
+        if (words.length !== 1) this.fail(argCol, 'one call target', quote(words.join(' ') || 'end of line'));
+        this.slots.push(mk(OP_CALL, 0, CALL_LOCAL, 0, this.target({ text: words[0], col: argCol }, 'imm', argCol)));
+        return;
+      }
+      // `call kfunc ID[ BTF_OBJ]`: a kfunc names its BTF object in off.
+      const maxWords = kind === CALL_KFUNC ? 2 : 1;
+      if (words.length < 1 || words.length > maxWords) {
+        this.fail(argCol, kind === CALL_KFUNC ? 'a kfunc BTF id and optional object index' : 'a helper id', quote(words.join(' ') || 'end of line'));
+      }
+      const id = this.imm32({ text: words[0], col: argCol });
+      const obj = words[1] === undefined ? 0 : Number(this.num({ text: words[1], col: argCol + words[0].length + 1 }, 16, 'a BTF object index'));
+      this.slots.push(mk(OP_CALL, 0, kind, obj, id));
+      return;
+    }
+    if (m === 'exit') {
+      this.count(ops, 0, m, restCol);
+      if (!this.firstExitSeen && !this.labels.has('exit')) this.labels.set('exit', this.slots.length);
+      this.firstExitSeen = true;
+      this.slots.push(mk(OP_EXIT));
+      return;
+    }
+    if (m === '.insn') {
+      this.slots.push(parseRawInsn(this, rest, restCol));
+      return;
+    }
+    this.fail(mcol, 'an instruction mnemonic', quote(mnemonic));
+  }
+
+  /** A jump target: `+N`/`-N`, or a label fixed up once all labels are known (returns 0 then). */
+  target(op: Operand | undefined, field: 'off' | 'imm', prevCol: number): number {
+    if (!op) this.fail(prevCol, 'a jump target (label or +N/-N)', 'end of line');
+    if (/^[+-]\d+$/.test(op.text) || /^[+-]0x[0-9a-f]+$/i.test(op.text)) {
+      const v = Number(parseInteger(op.text));
+      const [lo, hi] = field === 'off' ? [-32768, 32767] : [I32_MIN, I32_MAX];
+      if (v < lo || v > hi) this.fail(op.col, `a jump offset within ${field === 'off' ? 16 : 32}-bit range`, quote(op.text));
+      return v;
+    }
+    if (!/^[A-Za-z_.][\w.]*$/.test(op.text)) this.fail(op.col, 'a jump target (label or +N/-N)', quote(op.text));
+    this.fixups.push({ slot: this.slots.length, label: op, line: this.line, field });
+    return 0;
+  }
+
+
+  /** Resolve label references; returns the slots. */
+  finish(): Insn[] {
+    for (const f of this.fixups) {
+      const at = this.labels.get(f.label.text);
+      if (at === undefined) throw new AsmError(this.file, f.line, f.label.col, 'a defined label', quote(f.label.text));
+      const rel = at - (f.slot + 1);
+      if (f.field === 'off' && (rel < -32768 || rel > 32767)) {
+        throw new AsmError(this.file, f.line, f.label.col, 'a jump target within 16-bit offset range', quote(f.label.text));
+      }
+      this.slots[f.slot][f.field] = rel;
+    }
+    return this.slots;
+  }
 }
 
 function quote(s: string): string {
@@ -269,274 +535,18 @@ function splitOperands(text: string, startCol: number): Operand[] {
  * @throws AsmError naming file, line and column.
  */
 export function assemble(source: string, options: AsmOptions = {}): Insn[] {
-  const file = options.file ?? '<asm>';
-  const firstLine = options.firstLine ?? 1;
-  const slots: Insn[] = [];
-  const labels = new Map<string, number>();
-  const fixups: Fixup[] = [];
-  let firstExitSeen = false;
-
+  const asm = new Assembler(options.file ?? '<asm>');
   const lines = source.split('\n');
+  const firstLine = options.firstLine ?? 1;
   for (let li = 0; li < lines.length; li++) {
-    const lineNo = firstLine + li;
-    const p: LineParser = new LineParser(file, lineNo);
-    let text = lines[li].replace(/\r$/, '');
-    const hash = text.indexOf('#');
-    if (hash >= 0) text = text.slice(0, hash);
-
-    // Labels: `name:` at the start of a line, optionally followed by an instruction.
-    for (;;) {
-      const m = /^(\s*)([A-Za-z_.][\w.]*)\s*:/.exec(text);
-      if (!m) break;
-      const name = m[2];
-      if (labels.has(name)) p.fail(m[1].length + 1, 'a label not defined before', quote(name));
-      labels.set(name, slots.length);
-      text = ' '.repeat(m[0].length) + text.slice(m[0].length);
-    }
-    if (text.trim() === '') continue;
-
-    const lead = text.length - text.trimStart().length;
-    const body = text.trimStart();
-    const sp = body.search(/\s/);
-    const mnemonic = sp < 0 ? body : body.slice(0, sp);
-    const rest = sp < 0 ? '' : body.slice(sp);
-    const mcol = lead + 1;
-    /** Column of the first character after the mnemonic. */
-    const restCol = lead + 1 + mnemonic.length;
-
-    const emit = (insn: Insn) => slots.push(insn);
-    const target = (op: Operand | undefined, field: 'off' | 'imm', prevCol: number): number => {
-      if (!op) p.fail(prevCol, 'a jump target (label or +N/-N)', 'end of line');
-      if (/^[+-]\d+$/.test(op.text) || /^[+-]0x[0-9a-f]+$/i.test(op.text)) {
-        const v = Number(parseInteger(op.text));
-        const [lo, hi] = field === 'off' ? [-32768, 32767] : [I32_MIN, I32_MAX];
-        if (v < lo || v > hi) p.fail(op.col, `a jump offset within ${field === 'off' ? 16 : 32}-bit range`, quote(op.text));
-        return v;
-      }
-      if (!/^[A-Za-z_.][\w.]*$/.test(op.text)) p.fail(op.col, 'a jump target (label or +N/-N)', quote(op.text));
-      fixups.push({ slot: slots.length, label: op, line: lineNo, field });
-      return 0;
-    };
-
-    const ops = splitOperands(rest, restCol);
-    const m = mnemonic.toLowerCase();
-    const insn = (opcode: number, dst = 0, src = 0, off = 0, imm = 0): Insn => ({ opcode, dst, src, off, imm });
-
-    // Arithmetic: add, add32, add64, ...
-    const alu = /^([a-z]+?)(32|64)?$/.exec(m);
-    if (alu && alu[1] in ALU_MNEMONICS) {
-      const { op, signed } = ALU_MNEMONICS[alu[1]];
-      const klass = alu[2] === '32' ? CLS_ALU : CLS_ALU64;
-      p.count(ops, 2, m, restCol);
-      const dst = p.reg(ops[0]);
-      const isReg = ops[1].text.startsWith('%');
-      const off = signed ? 1 : 0;
-      if (isReg) emit(insn(klass | op | SRC_X, dst, p.reg(ops[1]), off, 0));
-      else emit(insn(klass | op | SRC_K, dst, 0, off, p.imm32(ops[1])));
-      continue;
-    }
-    if (m === 'neg' || m === 'neg32' || m === 'neg64') {
-      p.count(ops, 1, m, restCol);
-      emit(insn((m === 'neg32' ? CLS_ALU : CLS_ALU64) | ALU_NEG, p.reg(ops[0])));
-      continue;
-    }
-    const movsx = /^movsx(8|16|32)(32|64)$/.exec(m);
-    if (movsx) {
-      p.count(ops, 2, m, restCol);
-      const klass = movsx[2] === '32' ? CLS_ALU : CLS_ALU64;
-      emit(insn(klass | ALU_MOV | SRC_X, p.reg(ops[0]), p.reg(ops[1]), Number(movsx[1])));
-      continue;
-    }
-    const end = /^(be|le|bswap|swap)(16|32|64)$/.exec(m);
-    if (end) {
-      p.count(ops, 1, m, restCol);
-      const opcode =
-        end[1] === 'le' ? CLS_ALU | ALU_END | SRC_K : end[1] === 'be' ? CLS_ALU | ALU_END | SRC_X : CLS_ALU64 | ALU_END | SRC_K;
-      emit(insn(opcode, p.reg(ops[0]), 0, 0, Number(end[2])));
-      continue;
-    }
-    if (m === 'addr_space_cast') {
-      p.count(ops, 4, m, restCol);
-      const dst = p.reg(ops[0]);
-      const src = p.reg(ops[1]);
-      const dstAs = p.num(ops[2], 16, 'an address space number');
-      const srcAs = p.num(ops[3], 16, 'an address space number');
-      emit(insn(CLS_ALU64 | ALU_MOV | SRC_X, dst, src, 1, Number((dstAs << 16n) | BigInt.asUintN(16, srcAs))));
-      continue;
-    }
-
-    // Loads and stores.
-    const ldx = /^ldx(s?)(b|h|w|dw)$/.exec(m);
-    if (ldx) {
-      p.count(ops, 2, m, restCol);
-      if (ldx[1] && ldx[2] === 'dw') p.fail(mcol, 'an instruction mnemonic', quote(mnemonic));
-      const dst = p.reg(ops[0]);
-      const { reg, off } = p.mem(ops[1]);
-      emit(insn(CLS_LDX | (ldx[1] ? MODE_MEMSX : MODE_MEM) | SIZES[ldx[2]], dst, reg, off));
-      continue;
-    }
-    const st = /^st(x?)(b|h|w|dw)$/.exec(m);
-    if (st) {
-      p.count(ops, 2, m, restCol);
-      const { reg, off } = p.mem(ops[0]);
-      if (st[1]) emit(insn(CLS_STX | MODE_MEM | SIZES[st[2]], reg, p.reg(ops[1]), off));
-      else emit(insn(CLS_ST | MODE_MEM | SIZES[st[2]], reg, 0, off, p.imm32(ops[1])));
-      continue;
-    }
-    const ldpkt = /^ld(abs|ind)(b|h|w)$/.exec(m);
-    if (ldpkt) {
-      if (ldpkt[1] === 'abs') {
-        p.count(ops, 1, m, restCol);
-        emit(insn(CLS_LD | MODE_ABS | SIZES[ldpkt[2]], 0, 0, 0, p.imm32(ops[0])));
-      } else {
-        p.count(ops, 2, m, restCol);
-        emit(insn(CLS_LD | MODE_IND | SIZES[ldpkt[2]], 0, p.reg(ops[0]), 0, p.imm32(ops[1])));
-      }
-      continue;
-    }
-    if (m === 'lddw') {
-      p.count(ops, 2, m, restCol);
-      const dst = p.reg(ops[0]);
-      const kindMatch = /^([a-z_]+)\s+(.*)$/.exec(ops[1].text);
-      let src = PSEUDO_NONE;
-      let lo: number;
-      let hi: number;
-      if (kindMatch && kindMatch[1] in LDDW_KINDS) {
-        // `lddw %rD, KIND A[ B]`: A is the first immediate (a label for func), B the second.
-        src = LDDW_KINDS[kindMatch[1]];
-        const argCol = ops[1].col + kindMatch[1].length + 1;
-        const args = kindMatch[2].trim().split(/\s+/);
-        if (src === PSEUDO_FUNC) {
-          if (args.length !== 1) p.fail(argCol, 'one target after func', quote(kindMatch[2]));
-          lo = target({ text: args[0], col: argCol }, 'imm', argCol);
-          hi = 0;
-        } else {
-          const wantTwo = src === PSEUDO_MAP_VALUE || src === PSEUDO_MAP_IDX_VALUE;
-          if (args.length !== (wantTwo ? 2 : 1)) {
-            p.fail(argCol, wantTwo ? `two numbers after ${kindMatch[1]} (index and offset)` : `one number after ${kindMatch[1]}`, quote(kindMatch[2]));
-          }
-          lo = p.imm32({ text: args[0], col: argCol });
-          hi = wantTwo ? p.imm32({ text: args[1], col: argCol + args[0].length + 1 }) : 0;
-        }
-      } else {
-        [lo, hi] = splitImm64(p.num(ops[1], 64, 'a 64-bit immediate'));
-      }
-      emit(insn(OP_LDDW, dst, src, 0, lo));
-      emit(insn(0, 0, 0, 0, hi));
-      continue;
-    }
-    if (m === 'lock') {
-      // lock [fetch] OP[32|64] [%rD+off], %rS
-      const words = /^(\s*)(fetch\s+)?([a-z]+?)(32|64)?(\s|$)/.exec(rest);
-      if (!words || !Object.values(ATOMIC_OP_NAMES).includes(words[3])) {
-        const found = rest.trim() === '' ? 'end of line' : quote(rest.trim().split(/\s+/)[0]);
-        const wordCol = restCol + (rest.length - rest.trimStart().length);
-        p.fail(wordCol, 'an atomic operation (add, and, or, xor, xchg, cmpxchg)', found);
-      }
-      const opName = words[3];
-      const fetch = Boolean(words[2]) || opName === 'xchg' || opName === 'cmpxchg';
-      let imm = Number(Object.entries(ATOMIC_OP_NAMES).find(([, n]) => n === opName)![0]);
-      if (fetch) imm |= ATOMIC_FETCH;
-      const operandText = rest.slice(words[0].length);
-      const operandCol = restCol + words[0].length;
-      const lockOps = splitOperands(operandText, operandCol);
-      if (lockOps.length !== 2) {
-        p.fail(lockOps[lockOps.length - 1]?.col ?? operandCol, `2 operands for lock ${opName}`, `${lockOps.length}`);
-      }
-      const { reg, off } = p.mem(lockOps[0]);
-      const size = words[4] === '32' ? SZ_W : SZ_DW;
-      emit(insn(CLS_STX | MODE_ATOMIC | size, reg, p.reg(lockOps[1]), off, imm));
-      continue;
-    }
-
-    // Jumps, calls, exit.
-    if (m === 'ja' || m === 'ja64') {
-      p.count(ops, 1, m, restCol);
-      const off = target(ops[0], 'off', restCol);
-      emit(insn(OP_JA, 0, 0, off, 0));
-      continue;
-    }
-    if (m === 'ja32' || m === 'gotol') {
-      p.count(ops, 1, m, restCol);
-      const imm = target(ops[0], 'imm', restCol);
-      emit(insn(OP_JA32, 0, 0, 0, imm));
-      continue;
-    }
-    if (m === 'may_goto') {
-      p.count(ops, 1, m, restCol);
-      emit(insn(OP_MAY_GOTO, 0, 0, target(ops[0], 'off', restCol), 0));
-      continue;
-    }
-    const jcc = /^([a-z]+?)(32|64)?$/.exec(m);
-    if (jcc && jcc[1] in JCC_MNEMONICS) {
-      p.count(ops, 3, m, restCol);
-      const klass = jcc[2] === '32' ? CLS_JMP32 : CLS_JMP;
-      const dst = p.reg(ops[0]);
-      const isReg = ops[1].text.startsWith('%');
-      const src = isReg ? p.reg(ops[1]) : 0;
-      const imm = isReg ? 0 : p.imm32(ops[1]);
-      const off = target(ops[2], 'off', ops[1].col);
-      emit(insn(klass | JCC_MNEMONICS[jcc[1]] | (isReg ? SRC_X : SRC_K), dst, src, off, imm));
-      continue;
-    }
-    if (m === 'call' || m === 'callx') {
-      p.count(ops, 1, m, restCol);
-      const words = ops[0].text.split(/\s+/);
-      if (m === 'callx' || words[0].startsWith('%')) {
-        emit(insn(OP_CALLX, p.reg({ text: words[0], col: ops[0].col })));
-        continue;
-      }
-      const kinds: Record<string, number> = { helper: CALL_HELPER, local: CALL_LOCAL, runtime: CALL_KFUNC, kfunc: CALL_KFUNC };
-      let kind = CALL_HELPER;
-      let argCol = ops[0].col;
-      if (words[0] in kinds) {
-        kind = kinds[words[0]];
-        argCol += words[0].length + 1;
-        words.shift();
-      }
-      if (kind === CALL_LOCAL) {
-        if (words.length !== 1) p.fail(argCol, 'one call target', quote(words.join(' ') || 'end of line'));
-        emit(insn(OP_CALL, 0, CALL_LOCAL, 0, target({ text: words[0], col: argCol }, 'imm', argCol)));
-        continue;
-      }
-      // `call kfunc ID[ BTF_OBJ]`: a kfunc names its BTF object in off.
-      const maxWords = kind === CALL_KFUNC ? 2 : 1;
-      if (words.length < 1 || words.length > maxWords) {
-        p.fail(argCol, kind === CALL_KFUNC ? 'a kfunc BTF id and optional object index' : 'a helper id', quote(words.join(' ') || 'end of line'));
-      }
-      const id = p.imm32({ text: words[0], col: argCol });
-      const obj = words[1] === undefined ? 0 : Number(p.num({ text: words[1], col: argCol + words[0].length + 1 }, 16, 'a BTF object index'));
-      emit(insn(OP_CALL, 0, kind, obj, id));
-      continue;
-    }
-    if (m === 'exit') {
-      p.count(ops, 0, m, restCol);
-      if (!firstExitSeen && !labels.has('exit')) labels.set('exit', slots.length);
-      firstExitSeen = true;
-      emit(insn(OP_EXIT));
-      continue;
-    }
-    if (m === '.insn') {
-      emit(parseRawInsn(p, rest, restCol));
-      continue;
-    }
-    p.fail(mcol, 'an instruction mnemonic', quote(mnemonic));
+    asm.line = firstLine + li;
+    asm.assembleLine(lines[li]);
   }
-
-  for (const f of fixups) {
-    const at = labels.get(f.label.text);
-    if (at === undefined) throw new AsmError(file, f.line, f.label.col, 'a defined label', quote(f.label.text));
-    const rel = at - (f.slot + 1);
-    if (f.field === 'off' && (rel < -32768 || rel > 32767)) {
-      throw new AsmError(file, f.line, f.label.col, 'a jump target within 16-bit offset range', quote(f.label.text));
-    }
-    slots[f.slot][f.field] = rel;
-  }
-  return slots;
+  return asm.finish();
 }
 
 /** `.insn opcode=0x07 dst=0 src=0 off=1 imm=1`: any encoding, valid or not. */
-function parseRawInsn(p: LineParser, rest: string, col: number): Insn {
+function parseRawInsn(p: Assembler, rest: string, col: number): Insn {
   const fields: Record<string, number> = { opcode: 0, dst: 0, src: 0, off: 0, imm: 0 };
   const seen = new Set<string>();
   const re = /(\S+)/g;

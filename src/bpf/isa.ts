@@ -281,6 +281,10 @@ export const SIZE_SUFFIX: Readonly<Record<number, string>> = {
   [SZ_DW]: 'dw',
 };
 
+function mustBeZero(opcode: number, field: 'dst' | 'src' | 'off' | 'imm', v: number): string | null {
+  return v === 0 ? null : `${field} must be 0 for opcode 0x${hex2(opcode)}, found ${v}`;
+}
+
 /**
  * Why an instruction is not a valid encoding, or null when it is. Checks what the ISA alone
  * decides: known opcode, registers 0..10, and every field the RFC says must be zero is zero.
@@ -291,8 +295,6 @@ export function checkInsn(insn: Insn): string | null {
   if (dst > REG_FP) return `invalid destination register r${dst}`;
   if (src > REG_FP && !(opcode === OP_LDDW)) return `invalid source register r${src}`;
   const c = opcode & 0x07;
-  const zero = (field: 'dst' | 'src' | 'off' | 'imm', v: number): string | null =>
-    v === 0 ? null : `${field} must be 0 for opcode 0x${hex2(opcode)}, found ${v}`;
 
   switch (c) {
     case CLS_ALU:
@@ -302,14 +304,14 @@ export function checkInsn(insn: Insn): string | null {
       const is64 = c === CLS_ALU64;
       if (op === ALU_NEG) {
         if (x) return `unknown opcode 0x${hex2(opcode)} (neg has no register form)`;
-        return zero('src', src) ?? zero('off', off) ?? zero('imm', imm);
+        return mustBeZero(opcode, 'src', src) ?? mustBeZero(opcode, 'off', off) ?? mustBeZero(opcode, 'imm', imm);
       }
       if (op === ALU_END) {
         if (is64 && x) return `unknown opcode 0x${hex2(opcode)}`;
         if (imm !== 16 && imm !== 32 && imm !== 64) {
           return `byte swap width must be 16, 32 or 64, found ${imm}`;
         }
-        return zero('src', src) ?? zero('off', off);
+        return mustBeZero(opcode, 'src', src) ?? mustBeZero(opcode, 'off', off);
       }
       if (op > ALU_END) return `unknown opcode 0x${hex2(opcode)}`;
       if (op === ALU_DIV || op === ALU_MOD) {
@@ -323,9 +325,9 @@ export function checkInsn(insn: Insn): string | null {
         const widths = is64 ? [0, 8, 16, 32] : [0, 8, 16];
         if (!widths.includes(off)) return `movsx width must be one of ${widths.slice(1).join('/')}, found ${off}`;
       } else if (off !== 0) {
-        return zero('off', off);
+        return mustBeZero(opcode, 'off', off);
       }
-      return x ? zero('imm', imm) : zero('src', src);
+      return x ? mustBeZero(opcode, 'imm', imm) : mustBeZero(opcode, 'src', src);
     }
     case CLS_JMP:
     case CLS_JMP32: {
@@ -334,53 +336,53 @@ export function checkInsn(insn: Insn): string | null {
       const is32 = c === CLS_JMP32;
       if (op === JMP_JA) {
         if (x) return `unknown opcode 0x${hex2(opcode)}`;
-        return zero('dst', dst) ?? zero('src', src) ?? (is32 ? zero('off', off) : zero('imm', imm));
+        return mustBeZero(opcode, 'dst', dst) ?? mustBeZero(opcode, 'src', src) ?? (is32 ? mustBeZero(opcode, 'off', off) : mustBeZero(opcode, 'imm', imm));
       }
       if (op === JMP_CALL) {
         if (is32) return `unknown opcode 0x${hex2(opcode)}`;
-        if (x) return zero('src', src) ?? zero('off', off) ?? zero('imm', imm);
+        if (x) return mustBeZero(opcode, 'src', src) ?? mustBeZero(opcode, 'off', off) ?? mustBeZero(opcode, 'imm', imm);
         if (src !== CALL_HELPER && src !== CALL_LOCAL && src !== CALL_KFUNC) {
           return `call source must be 0 (helper), 1 (local) or 2 (kfunc), found ${src}`;
         }
         // A kfunc call names its BTF object in off; the others leave it zero.
-        return zero('dst', dst) ?? (src === CALL_KFUNC ? null : zero('off', off));
+        return mustBeZero(opcode, 'dst', dst) ?? (src === CALL_KFUNC ? null : mustBeZero(opcode, 'off', off));
       }
       if (op === JMP_EXIT) {
         if (is32 || x) return `unknown opcode 0x${hex2(opcode)}`;
-        return zero('dst', dst) ?? zero('src', src) ?? zero('off', off) ?? zero('imm', imm);
+        return mustBeZero(opcode, 'dst', dst) ?? mustBeZero(opcode, 'src', src) ?? mustBeZero(opcode, 'off', off) ?? mustBeZero(opcode, 'imm', imm);
       }
       if (op === JMP_JCOND) {
         if (is32 || x) return `unknown opcode 0x${hex2(opcode)}`;
-        return zero('dst', dst) ?? zero('src', src) ?? zero('imm', imm);
+        return mustBeZero(opcode, 'dst', dst) ?? mustBeZero(opcode, 'src', src) ?? mustBeZero(opcode, 'imm', imm);
       }
       if (op > JMP_JCOND) return `unknown opcode 0x${hex2(opcode)}`;
-      return x ? zero('imm', imm) : zero('src', src);
+      return x ? mustBeZero(opcode, 'imm', imm) : mustBeZero(opcode, 'src', src);
     }
     case CLS_LD: {
       if (opcode === OP_LDDW) {
         if (src > PSEUDO_MAP_IDX_VALUE) return `lddw source must be 0..6, found ${src}`;
-        return zero('off', off);
+        return mustBeZero(opcode, 'off', off);
       }
       const mode = opcode & 0xe0;
       if ((mode === MODE_ABS || mode === MODE_IND) && (opcode & 0x18) !== SZ_DW) {
         return mode === MODE_ABS
-          ? zero('dst', dst) ?? zero('src', src) ?? zero('off', off)
-          : zero('dst', dst) ?? zero('off', off);
+          ? mustBeZero(opcode, 'dst', dst) ?? mustBeZero(opcode, 'src', src) ?? mustBeZero(opcode, 'off', off)
+          : mustBeZero(opcode, 'dst', dst) ?? mustBeZero(opcode, 'off', off);
       }
       return `unknown opcode 0x${hex2(opcode)}`;
     }
     case CLS_LDX: {
       const mode = opcode & 0xe0;
-      if (mode === MODE_MEM || (mode === MODE_MEMSX && (opcode & 0x18) !== SZ_DW)) return zero('imm', imm);
+      if (mode === MODE_MEM || (mode === MODE_MEMSX && (opcode & 0x18) !== SZ_DW)) return mustBeZero(opcode, 'imm', imm);
       return `unknown opcode 0x${hex2(opcode)}`;
     }
     case CLS_ST: {
-      if ((opcode & 0xe0) === MODE_MEM) return zero('src', src);
+      if ((opcode & 0xe0) === MODE_MEM) return mustBeZero(opcode, 'src', src);
       return `unknown opcode 0x${hex2(opcode)}`;
     }
     case CLS_STX: {
       const mode = opcode & 0xe0;
-      if (mode === MODE_MEM) return zero('imm', imm);
+      if (mode === MODE_MEM) return mustBeZero(opcode, 'imm', imm);
       if (mode === MODE_ATOMIC) {
         const size = opcode & 0x18;
         if (size !== SZ_W && size !== SZ_DW) return `atomic operations are 32 or 64 bits, opcode 0x${hex2(opcode)}`;

@@ -122,6 +122,74 @@ export interface CompiledModule {
   subprogs: number[];
 }
 
+/** ALU64 operations that map onto one Wasm instruction. */
+const ALU64_SIMPLE: Record<number, number> = {
+  [ALU_ADD]: Op.i64_add,
+  [ALU_SUB]: Op.i64_sub,
+  [ALU_MUL]: Op.i64_mul,
+  [ALU_OR]: Op.i64_or,
+  [ALU_AND]: Op.i64_and,
+  [ALU_XOR]: Op.i64_xor,
+  [ALU_LSH]: Op.i64_shl,
+  [ALU_RSH]: Op.i64_shr_u,
+  [ALU_ARSH]: Op.i64_shr_s,
+};
+
+/** ALU (32-bit) operations that map onto one Wasm instruction. */
+const ALU32_SIMPLE: Record<number, number> = {
+  [ALU_ADD]: Op.i32_add,
+  [ALU_SUB]: Op.i32_sub,
+  [ALU_MUL]: Op.i32_mul,
+  [ALU_OR]: Op.i32_or,
+  [ALU_AND]: Op.i32_and,
+  [ALU_XOR]: Op.i32_xor,
+  [ALU_LSH]: Op.i32_shl,
+  [ALU_RSH]: Op.i32_shr_u,
+  [ALU_ARSH]: Op.i32_shr_s,
+};
+
+/** Comparisons of the conditional jumps (the i32 ones are at a fixed distance below). */
+const JUMP_COMPARE: Record<number, number> = {
+  [JMP_JEQ]: Op.i64_eq,
+  [JMP_JNE]: Op.i64_ne,
+  [JMP_JGT]: Op.i64_gt_u,
+  [JMP_JGE]: Op.i64_ge_u,
+  [JMP_JLT]: Op.i64_lt_u,
+  [JMP_JLE]: Op.i64_le_u,
+  [JMP_JSGT]: Op.i64_gt_s,
+  [JMP_JSGE]: Op.i64_ge_s,
+  [JMP_JSLT]: Op.i64_lt_s,
+  [JMP_JSLE]: Op.i64_le_s,
+};
+
+/** Loads by size: [zero-extending, sign-extending]. */
+const LOAD_OPS: Record<number, [number, number]> = {
+  1: [Op.i64_load8_u, Op.i64_load8_s],
+  2: [Op.i64_load16_u, Op.i64_load16_s],
+  4: [Op.i64_load32_u, Op.i64_load32_s],
+  8: [Op.i64_load, Op.i64_load],
+};
+
+/** Arithmetic of the atomic read-modify-write operations. */
+const ATOMIC_OPS: Record<number, number> = {
+  [ATOMIC_ADD]: Op.i64_add,
+  [ATOMIC_OR]: Op.i64_or,
+  [ATOMIC_AND]: Op.i64_and,
+  [ATOMIC_XOR]: Op.i64_xor,
+};
+
+/** Indexed by 4*is64 + 2*isMod + isSigned. */
+const DIVMOD_OPS = [
+  Op.i32_div_u,
+  Op.i32_div_s,
+  Op.i32_rem_u,
+  Op.i32_rem_s,
+  Op.i64_div_u,
+  Op.i64_div_s,
+  Op.i64_rem_u,
+  Op.i64_rem_s,
+];
+
 const SUB_TYPE: FuncType = { params: [I64, I64, I64, I64, I64, I64], results: [I64] };
 
 interface Ctx {
@@ -439,18 +507,6 @@ class FunctionEmitter {
       if (is32) this.op(Op.i32_wrap_i64);
     } else if (is32) this.i32c(insn.imm);
     else this.i64c(insn.imm);
-    const table64: Record<number, number> = {
-      [JMP_JEQ]: Op.i64_eq,
-      [JMP_JNE]: Op.i64_ne,
-      [JMP_JGT]: Op.i64_gt_u,
-      [JMP_JGE]: Op.i64_ge_u,
-      [JMP_JLT]: Op.i64_lt_u,
-      [JMP_JLE]: Op.i64_le_u,
-      [JMP_JSGT]: Op.i64_gt_s,
-      [JMP_JSGE]: Op.i64_ge_s,
-      [JMP_JSLT]: Op.i64_lt_s,
-      [JMP_JSLE]: Op.i64_le_s,
-    };
     const jop = op & 0xf0;
     if (jop === JMP_JSET) {
       this.op(is32 ? Op.i32_and : Op.i64_and);
@@ -463,7 +519,7 @@ class FunctionEmitter {
       }
       return;
     }
-    const o = table64[jop];
+    const o = JUMP_COMPARE[jop];
     // The i32 comparison opcodes sit at a fixed distance below their i64 twins.
     this.op(is32 ? o - (Op.i64_eq - Op.i32_eq) : o);
   }
@@ -512,21 +568,10 @@ class FunctionEmitter {
     const aop = insn.opcode & 0xf0;
     const x = (insn.opcode & SRC_X) !== 0;
     const { dst } = insn;
-    const simple: Record<number, number> = {
-      [ALU_ADD]: Op.i64_add,
-      [ALU_SUB]: Op.i64_sub,
-      [ALU_MUL]: Op.i64_mul,
-      [ALU_OR]: Op.i64_or,
-      [ALU_AND]: Op.i64_and,
-      [ALU_XOR]: Op.i64_xor,
-      [ALU_LSH]: Op.i64_shl,
-      [ALU_RSH]: Op.i64_shr_u,
-      [ALU_ARSH]: Op.i64_shr_s,
-    };
-    if (aop in simple) {
+    if (aop in ALU64_SIMPLE) {
       this.get(dst);
       this.operand64(insn);
-      this.op(simple[aop]);
+      this.op(ALU64_SIMPLE[aop]);
       this.set(dst);
       return;
     }
@@ -560,22 +605,11 @@ class FunctionEmitter {
   private alu32(pc: number, insn: Insn): void {
     const aop = insn.opcode & 0xf0;
     const { dst } = insn;
-    const simple: Record<number, number> = {
-      [ALU_ADD]: Op.i32_add,
-      [ALU_SUB]: Op.i32_sub,
-      [ALU_MUL]: Op.i32_mul,
-      [ALU_OR]: Op.i32_or,
-      [ALU_AND]: Op.i32_and,
-      [ALU_XOR]: Op.i32_xor,
-      [ALU_LSH]: Op.i32_shl,
-      [ALU_RSH]: Op.i32_shr_u,
-      [ALU_ARSH]: Op.i32_shr_s,
-    };
-    if (aop in simple) {
+    if (aop in ALU32_SIMPLE) {
       this.get(dst);
       this.op(Op.i32_wrap_i64);
       this.operand32(insn);
-      this.op(simple[aop]);
+      this.op(ALU32_SIMPLE[aop]);
       this.op(Op.i64_extend_i32_u);
       this.set(dst);
       return;
@@ -612,53 +646,23 @@ class FunctionEmitter {
   private divmod(insn: Insn, is64: boolean): void {
     const isDiv = (insn.opcode & 0xf0) === ALU_DIV;
     const signed = insn.off === 1;
-    const { dst } = insn;
     const T = is64 ? I64 : I32;
-    const wasmOp = is64
-      ? isDiv
-        ? signed
-          ? Op.i64_div_s
-          : Op.i64_div_u
-        : signed
-          ? Op.i64_rem_s
-          : Op.i64_rem_u
-      : isDiv
-        ? signed
-          ? Op.i32_div_s
-          : Op.i32_div_u
-        : signed
-          ? Op.i32_rem_s
-          : Op.i32_rem_u;
-    const pushDst = () => {
-      this.get(dst);
-      if (!is64) this.op(Op.i32_wrap_i64);
-    };
-    const pushConst = (v: number) => (is64 ? this.i64c(v) : this.i32c(v));
-    const finish = () => {
-      if (!is64) this.op(Op.i64_extend_i32_u);
-      this.set(dst);
-    };
-    // x / -1 = -x (wrapping) and x % -1 = 0, for signed ops.
-    const negDst = () => {
-      pushConst(0);
-      pushDst();
-      this.op(is64 ? Op.i64_sub : Op.i32_sub);
-    };
+    const wasmOp = DIVMOD_OPS[(is64 ? 4 : 0) + (isDiv ? 0 : 2) + (signed ? 1 : 0)];
 
     if (!(insn.opcode & SRC_X)) {
       const imm = insn.imm;
       if (imm === 0) {
-        if (isDiv) pushConst(0);
-        else pushDst();
+        if (isDiv) this.widthConst(is64, 0);
+        else this.pushDst(insn.dst, is64);
       } else if (signed && imm === -1) {
-        if (isDiv) negDst();
-        else pushConst(0);
+        if (isDiv) this.negDst(insn.dst, is64);
+        else this.widthConst(is64, 0);
       } else {
-        pushDst();
-        pushConst(imm);
+        this.pushDst(insn.dst, is64);
+        this.widthConst(is64, imm);
         this.op(wasmOp);
       }
-      finish();
+      this.setDst(insn.dst, is64);
       return;
     }
     // Divisor into a temporary of the operation's width.
@@ -669,28 +673,52 @@ class FunctionEmitter {
     this.lget(tmp);
     this.op(is64 ? Op.i64_eqz : Op.i32_eqz);
     this.code.byte(Op.if).byte(T);
-    if (isDiv) pushConst(0);
-    else pushDst();
+    if (isDiv) this.widthConst(is64, 0);
+    else this.pushDst(insn.dst, is64);
     this.op(Op.else);
     if (signed) {
+      // x / -1 = -x (wrapping) and x % -1 = 0.
       this.lget(tmp);
-      pushConst(-1);
+      this.widthConst(is64, -1);
       this.op(is64 ? Op.i64_eq : Op.i32_eq);
       this.code.byte(Op.if).byte(T);
-      if (isDiv) negDst();
-      else pushConst(0);
+      if (isDiv) this.negDst(insn.dst, is64);
+      else this.widthConst(is64, 0);
       this.op(Op.else);
-      pushDst();
+      this.pushDst(insn.dst, is64);
       this.lget(tmp);
       this.op(wasmOp);
       this.op(Op.end);
     } else {
-      pushDst();
+      this.pushDst(insn.dst, is64);
       this.lget(tmp);
       this.op(wasmOp);
     }
     this.op(Op.end);
-    finish();
+    this.setDst(insn.dst, is64);
+  }
+
+  /** Push dst at the operation's width. */
+  private pushDst(dst: number, is64: boolean): void {
+    this.get(dst);
+    if (!is64) this.op(Op.i32_wrap_i64);
+  }
+
+  /** Store a result of the operation's width into dst (32-bit results zero-extended). */
+  private setDst(dst: number, is64: boolean): void {
+    if (!is64) this.op(Op.i64_extend_i32_u);
+    this.set(dst);
+  }
+
+  private widthConst(is64: boolean, v: number): void {
+    if (is64) this.i64c(v);
+    else this.i32c(v);
+  }
+
+  private negDst(dst: number, is64: boolean): void {
+    this.widthConst(is64, 0);
+    this.pushDst(dst, is64);
+    this.op(is64 ? Op.i64_sub : Op.i32_sub);
   }
 
   /** Push bswap32 of the i32 on the stack. */
@@ -823,13 +851,7 @@ class FunctionEmitter {
     const size = accessSize(insn.opcode);
     const sx = (insn.opcode & 0xe0) === MODE_MEMSX;
     const offset = this.address(pc, insn.src, insn.off, size);
-    const ops: Record<number, [number, number]> = {
-      1: [Op.i64_load8_u, Op.i64_load8_s],
-      2: [Op.i64_load16_u, Op.i64_load16_s],
-      4: [Op.i64_load32_u, Op.i64_load32_s],
-      8: [Op.i64_load, Op.i64_load],
-    };
-    this.op(ops[size][sx ? 1 : 0]);
+    this.op(LOAD_OPS[size][sx ? 1 : 0]);
     this.memarg(size, offset);
     this.set(insn.dst);
   }
@@ -891,16 +913,10 @@ class FunctionEmitter {
       this.set(insn.src);
       return;
     }
-    const ops: Record<number, number> = {
-      [ATOMIC_ADD]: Op.i64_add,
-      [ATOMIC_OR]: Op.i64_or,
-      [ATOMIC_AND]: Op.i64_and,
-      [ATOMIC_XOR]: Op.i64_xor,
-    };
     this.lget(addr);
     this.lget(old);
     this.get(insn.src);
-    this.op(ops[imm & ~ATOMIC_FETCH]);
+    this.op(ATOMIC_OPS[imm & ~ATOMIC_FETCH]);
     storeTop();
     if (imm & ATOMIC_FETCH) {
       this.lget(old);
