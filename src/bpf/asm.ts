@@ -72,6 +72,7 @@ import {
   SZ_W,
   branchTarget,
   checkInsn,
+  lddwPairProblem,
   encode,
   hex2,
   lddwImm,
@@ -266,7 +267,7 @@ class Assembler {
 
     // Arithmetic: add, add32, add64, ...
     const alu = /^([a-z]+?)(32|64)?$/.exec(m);
-    if (alu && alu[1] in ALU_MNEMONICS) {
+    if (alu && Object.hasOwn(ALU_MNEMONICS, alu[1])) {
       const { op, signed } = ALU_MNEMONICS[alu[1]];
       const klass = alu[2] === '32' ? CLS_ALU : CLS_ALU64;
       this.count(ops, 2, m, restCol);
@@ -343,7 +344,7 @@ class Assembler {
       let src = PSEUDO_NONE;
       let lo: number;
       let hi: number;
-      if (kindMatch && kindMatch[1] in LDDW_KINDS) {
+      if (kindMatch && Object.hasOwn(LDDW_KINDS, kindMatch[1])) {
         // `lddw %rD, KIND A[ B]`: A is the first immediate (a label for func), B the second.
         src = LDDW_KINDS[kindMatch[1]];
         const argCol = ops[1].col + kindMatch[1].length + 1;
@@ -353,12 +354,19 @@ class Assembler {
           lo = this.target({ text: args[0], col: argCol }, 'imm', argCol);
           hi = 0;
         } else {
+          // Map values take an offset; a BTF id may name its BTF object (0, the default, is vmlinux).
           const wantTwo = src === PSEUDO_MAP_VALUE || src === PSEUDO_MAP_IDX_VALUE;
-          if (args.length !== (wantTwo ? 2 : 1)) {
-            this.fail(argCol, wantTwo ? `two numbers after ${kindMatch[1]} (index and offset)` : `one number after ${kindMatch[1]}`, quote(kindMatch[2]));
+          const maxArgs = wantTwo || src === PSEUDO_BTF_ID ? 2 : 1;
+          if (args.length < (wantTwo ? 2 : 1) || args.length > maxArgs) {
+            const expected = wantTwo
+              ? `two numbers after ${kindMatch[1]} (index and offset)`
+              : maxArgs === 2
+                ? `one or two numbers after ${kindMatch[1]} (id and BTF object)`
+                : `one number after ${kindMatch[1]}`;
+            this.fail(argCol, expected, quote(kindMatch[2]));
           }
           lo = this.imm32({ text: args[0], col: argCol });
-          hi = wantTwo ? this.imm32({ text: args[1], col: argCol + args[0].length + 1 }) : 0;
+          hi = args.length === 2 ? this.imm32({ text: args[1], col: argCol + args[0].length + 1 }) : 0;
         }
       } else {
         [lo, hi] = splitImm64(this.num(ops[1], 64, 'a 64-bit immediate'));
@@ -410,7 +418,7 @@ class Assembler {
       return;
     }
     const jcc = /^([a-z]+?)(32|64)?$/.exec(m);
-    if (jcc && jcc[1] in JCC_MNEMONICS) {
+    if (jcc && Object.hasOwn(JCC_MNEMONICS, jcc[1])) {
       this.count(ops, 3, m, restCol);
       const klass = jcc[2] === '32' ? CLS_JMP32 : CLS_JMP;
       const dst = this.reg(ops[0]);
@@ -431,7 +439,7 @@ class Assembler {
       const kinds: Record<string, number> = { helper: CALL_HELPER, local: CALL_LOCAL, runtime: CALL_KFUNC, kfunc: CALL_KFUNC };
       let kind = CALL_HELPER;
       let argCol = ops[0].col;
-      if (words[0] in kinds) {
+      if (Object.hasOwn(kinds, words[0])) {
         kind = kinds[words[0]];
         argCol += words[0].length + 1;
         words.shift();
@@ -634,12 +642,13 @@ export function formatInsn(
     }
     case CLS_LD: {
       if (opcode === OP_LDDW) {
-        if (pc + 1 >= insns.length) return raw();
+        if (lddwPairProblem(insns, pc) !== null) return raw();
         if (src === PSEUDO_NONE) return `lddw ${reg(dst)}, 0x${lddwImm(insns, pc).toString(16)}`;
         const kind = LDDW_KIND_NAMES[src];
         if (src === PSEUDO_FUNC) return `lddw ${reg(dst)}, func ${tgt(imm)}`;
-        const two = src === PSEUDO_MAP_VALUE || src === PSEUDO_MAP_IDX_VALUE;
-        return `lddw ${reg(dst)}, ${kind} ${imm}${two ? ` ${insns[pc + 1].imm}` : ''}`;
+        const second = insns[pc + 1].imm;
+        const two = src === PSEUDO_MAP_VALUE || src === PSEUDO_MAP_IDX_VALUE || second !== 0;
+        return `lddw ${reg(dst)}, ${kind} ${imm}${two ? ` ${second}` : ''}`;
       }
       const size = sizeName(opcode);
       if ((opcode & 0xe0) === MODE_ABS) return `ldabs${size} ${imm32Text(imm)}`;
@@ -692,7 +701,7 @@ export function disassemble(insns: readonly Insn[], options: DisasmOptions = {})
       lines.push(text);
       return;
     }
-    const slots = insn.opcode === OP_LDDW && pc + 1 < insns.length ? insns.slice(pc, pc + 2) : [insn];
+    const slots = insn.opcode === OP_LDDW && lddwPairProblem(insns, pc) === null ? insns.slice(pc, pc + 2) : [insn];
     const bytes = [...encode(slots)].map(hex2).join(' ');
     lines.push(`${text.padEnd(40)} # ${String(pc).padStart(4)}: ${bytes}`);
   });
@@ -704,6 +713,6 @@ export function disassemble(insns: readonly Insn[], options: DisasmOptions = {})
 export function forEachInsn(insns: readonly Insn[], visit: (insn: Insn, pc: number) => void): void {
   for (let pc = 0; pc < insns.length; pc++) {
     visit(insns[pc], pc);
-    if (insns[pc].opcode === OP_LDDW && checkInsn(insns[pc]) === null && pc + 1 < insns.length) pc++;
+    if (insns[pc].opcode === OP_LDDW && checkInsn(insns[pc]) === null && lddwPairProblem(insns, pc) === null) pc++;
   }
 }

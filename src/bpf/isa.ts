@@ -207,6 +207,25 @@ export function splitImm64(value: bigint): [number, number] {
   return [Number(BigInt.asIntN(32, v)), Number(BigInt.asIntN(32, v >> 32n))];
 }
 
+/** `lddw` sources whose second immediate means something: the value's high half, a map value
+ * offset, or the BTF object (0 = vmlinux) of a BTF id. */
+export function lddwUsesSecondImm(src: number): boolean {
+  return src === PSEUDO_NONE || src === PSEUDO_MAP_VALUE || src === PSEUDO_MAP_IDX_VALUE || src === PSEUDO_BTF_ID;
+}
+
+/** Why the `lddw` at `pc` does not form a valid pair with the slot after it, or null. */
+export function lddwPairProblem(insns: readonly Insn[], pc: number): string | null {
+  if (pc + 1 >= insns.length) return 'lddw is missing its second slot';
+  const next = insns[pc + 1];
+  if (next.opcode !== 0 || next.dst !== 0 || next.src !== 0 || next.off !== 0) {
+    return 'the second slot of lddw must have opcode, registers and offset 0';
+  }
+  if (!lddwUsesSecondImm(insns[pc].src) && next.imm !== 0) {
+    return `the second immediate of this lddw form must be 0, found ${next.imm}`;
+  }
+  return null;
+}
+
 /** Slots an instruction occupies. */
 export const slotCount = (insn: Insn): 1 | 2 => (insn.opcode === OP_LDDW ? 2 : 1);
 

@@ -46,6 +46,7 @@ import {
   SRC_X,
   branchTarget,
   checkInsn,
+  lddwPairProblem,
   type Insn,
 } from '../isa.ts';
 import { formatInsn } from '../asm.ts';
@@ -180,11 +181,8 @@ export function checkStructure(insns: readonly Insn[], options: StructureOptions
       if (reason) fail(pc, reason);
     }
     if (insn.opcode === OP_LDDW) {
-      if (pc + 1 >= n) fail(pc, 'lddw is missing its second slot');
-      const next = insns[pc + 1];
-      if (next.opcode !== 0 || next.dst !== 0 || next.src !== 0 || next.off !== 0) {
-        fail(pc + 1, 'the second slot of lddw must have opcode, registers and offset 0');
-      }
+      const pairProblem = lddwPairProblem(insns, pc);
+      if (pairProblem) fail(pc, pairProblem);
       if (insn.src !== PSEUDO_NONE && insn.src !== PSEUDO_FUNC && !options.pseudoResolved) {
         fail(pc, 'lddw of a map or BTF object needs an object loader to resolve it');
       }

@@ -34,7 +34,7 @@ describe('structural checks', () => {
     expect(() => checkStructure([lddw])).toThrow('lddw is missing its second slot');
     const badSecond: Insn = { opcode: 0, dst: 1, src: 0, off: 0, imm: 0 };
     const exit: Insn = { opcode: OP_EXIT, dst: 0, src: 0, off: 0, imm: 0 };
-    expect(() => checkStructure([lddw, badSecond, exit])).toThrow('instruction 1');
+    expect(() => checkStructure([lddw, badSecond, exit])).toThrow('instruction 0 (.insn opcode=0x18 dst=0 src=0 off=0 imm=1): the second slot of lddw must have opcode, registers and offset 0');
   });
 
   it('requires r0 to be set on every path to exit', () => {
