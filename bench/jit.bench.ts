@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assemble } from '../src/bpf/asm.ts';
-import { helperTable } from '../src/bpf/helpers.ts';
+import { helperTable, wordHelper } from '../src/bpf/helpers.ts';
 import type { Insn } from '../src/bpf/isa.ts';
 import { Interpreter } from '../src/bpf/interp.ts';
 import { JitProgram, type JitOptions } from '../src/bpf/jit/runtime.ts';
@@ -22,7 +22,7 @@ import { writeFileAtomic } from '../src/util/fs.ts';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '../results/bench/jit.json');
 
-const PROGRAMS: { name: string; source: string; expect: bigint }[] = [
+const PROGRAMS: { name: string; source: string; expect: bigint; inlineClock?: boolean }[] = [
   {
     name: 'sum-loop',
     source: `
@@ -100,9 +100,18 @@ const PROGRAMS: { name: string; source: string; expect: bigint }[] = [
     expect: 1000000n * 7n,
   },
 ];
+// The helper loop again with the clock helper inlined by the JIT.
+PROGRAMS.push({ ...PROGRAMS[PROGRAMS.length - 1], name: 'helper-inlined', inlineClock: true });
 
 /** Stands in for bpf_ktime_get_ns: a constant clock keeps the result checkable. */
 const HELPERS = helperTable([{ id: 5, name: 'ktime_get_ns', fn: () => 7 }]);
+
+/** The same clock as a word in the address space, which the JIT reads inline. */
+function inlineClock(mem: AddressSpace) {
+  const clock = mem.alloc('clock', 8);
+  mem.view.setBigUint64(clock.start, 7n, true);
+  return helperTable([wordHelper(5, 'ktime_get_ns', mem, clock.start, 8)]);
+}
 
 interface Row {
   program: string;
@@ -118,10 +127,20 @@ const rows: Row[] = [];
 
 type Runner = { run(args?: readonly bigint[]): { r0: bigint; insns: number } };
 
-function engines(insns: Insn[]): { engine: Row['engine']; variant?: string; make: () => Runner }[] {
-  const jit = (options: JitOptions) => () => new JitProgram(insns, new AddressSpace(), { helpers: HELPERS, ...options });
+function engines(insns: Insn[], inline = false): { engine: Row['engine']; variant?: string; make: () => Runner }[] {
+  const helpers = (mem: AddressSpace) => (inline ? inlineClock(mem) : HELPERS);
+  const jit = (options: JitOptions) => () => {
+    const mem = new AddressSpace();
+    return new JitProgram(insns, mem, { helpers: helpers(mem), ...options });
+  };
   return [
-    { engine: 'interp', make: () => new Interpreter(insns, new AddressSpace(), { helpers: HELPERS }) },
+    {
+      engine: 'interp',
+      make: () => {
+        const mem = new AddressSpace();
+        return new Interpreter(insns, mem, { helpers: helpers(mem) });
+      },
+    },
     { engine: 'jit', variant: 'checked', make: jit({ checked: true }) },
     { engine: 'jit', variant: 'unchecked', make: jit({ checked: false }) },
   ];
@@ -133,7 +152,7 @@ async function throughput(): Promise<void> {
     // The instruction count of one run, from the interpreter (the JIT counts the same).
     const reference = new Interpreter(insns, new AddressSpace(), { helpers: HELPERS }).run();
     if (reference.r0 !== p.expect) throw new Error(`${p.name}: r0 = ${reference.r0}, expected ${p.expect}`);
-    for (const e of engines(insns)) {
+    for (const e of engines(insns, p.inlineClock)) {
       const exe = e.make();
       const slow = e.engine === 'interp';
       const bench = new Bench({

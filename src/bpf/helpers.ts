@@ -15,6 +15,29 @@ export interface HelperDef {
   readonly id: number;
   readonly name: string;
   readonly fn: HelperFn;
+  /**
+   * What the JIT may emit in place of a call, when the helper is pure arithmetic or memory:
+   * r0 = a constant, or r0 = the little-endian word at a fixed address. `fn` must compute the
+   * same; the constructors below guarantee it.
+   */
+  readonly inline?: HelperInline;
+}
+
+export type HelperInline = { kind: 'const'; value: bigint } | { kind: 'load'; addr: number; size: 4 | 8 };
+
+/** A helper returning a constant (e.g. a fixed configuration value). */
+export function constHelper(id: number, name: string, value: bigint): HelperDef {
+  const v = BigInt.asUintN(64, value);
+  return { id, name, fn: () => v, inline: { kind: 'const', value: v } };
+}
+
+/**
+ * A helper whose result is a word the runtime keeps in the address space, such as the clock
+ * (`bpf_ktime_get_ns`) or the current CPU (`bpf_get_smp_processor_id`).
+ */
+export function wordHelper(id: number, name: string, mem: AddressSpace, addr: number, size: 4 | 8): HelperDef {
+  const fn = size === 8 ? () => mem.view.getBigUint64(addr, true) : () => mem.view.getUint32(addr, true);
+  return { id, name, fn, inline: { kind: 'load', addr, size } };
 }
 
 /** Helpers by id, or kfuncs by BTF id. */

@@ -8,7 +8,8 @@
  *   is bounds-checked against [GUARD_SIZE, memory size) and traps with the interpreter's message;
  *   unchecked mode is for programs a kernel-mode verifier has proven safe.
  * - Helpers and kfuncs are imports `(pc: i32) -> ()`: arguments travel through the call area as
- *   64-bit words, so no BigInt crosses the boundary on a call.
+ *   64-bit words, so no BigInt crosses the boundary on a call. Helpers that are a constant or a
+ *   word in memory (the clock, the current CPU) are emitted inline instead.
  * - Control flow is made structured with Ramsey's "Beyond Relooper" translation when the graph
  *   is reducible, and with a loop + br_table dispatcher when it is not.
  * - Semantics are the interpreter's, operation for operation: division by zero gives 0, modulo by
@@ -77,7 +78,7 @@ import {
   type Insn,
 } from '../isa.ts';
 import { formatInsn } from '../asm.ts';
-import type { HelperTable } from '../helpers.ts';
+import type { HelperInline, HelperTable } from '../helpers.ts';
 import { codeAddress, GUARD_SIZE, type AddressSpace } from '../memory.ts';
 import { checkStructure } from '../verifier/structure.ts';
 import { MAY_GOTO_BUDGET } from '../interp.ts';
@@ -967,6 +968,17 @@ class FunctionEmitter {
       return;
     }
     const kind = insn.src === CALL_KFUNC ? 'kfunc' : 'helper';
+    const inline = this.c.inlineOf(kind, insn.imm);
+    if (inline) {
+      if (inline.kind === 'const') this.i64c(inline.value);
+      else {
+        this.i32c(inline.addr);
+        this.op(inline.size === 8 ? Op.i64_load : Op.i64_load32_u);
+        this.memarg(inline.size, 0);
+      }
+      this.set(0);
+      return;
+    }
     const imported = this.c.helperImport(kind, insn.imm, pc);
     this.spillArgs();
     this.i32c(pc);
@@ -1052,6 +1064,11 @@ class Compiler {
     return idx;
   }
 
+  /** The inline form of a helper or kfunc, when it has one. */
+  inlineOf(kind: 'helper' | 'kfunc', id: number): HelperInline | undefined {
+    return (kind === 'kfunc' ? this.options.kfuncs : this.options.helpers)?.get(id)?.inline;
+  }
+
   callxFunc(): number {
     return this.callxIndex;
   }
@@ -1079,9 +1096,9 @@ class Compiler {
       if (insn.opcode === OP_CALL && insn.src !== CALL_LOCAL) {
         const kind = insn.src === CALL_KFUNC ? 'kfunc' : 'helper';
         const name = `${kind}_${insn.imm}`;
-        if (!this.helperIndex.has(name)) {
-          const table = kind === 'kfunc' ? this.options.kfuncs : this.options.helpers;
-          if (!table?.has(insn.imm)) throw new JitError(pc, insns, `unknown ${kind} ${insn.imm}`);
+        const table = kind === 'kfunc' ? this.options.kfuncs : this.options.helpers;
+        if (!table?.has(insn.imm)) throw new JitError(pc, insns, `unknown ${kind} ${insn.imm}`);
+        if (!this.helperIndex.has(name) && !table.get(insn.imm)!.inline) {
           this.helperIndex.set(name, this.module.importFunc('env', name, { params: [I32], results: [] }));
           this.helperImports.push({ name, kind, id: insn.imm });
         }

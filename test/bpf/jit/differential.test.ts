@@ -1,17 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { assemble, disassemble } from '../../../src/bpf/asm.ts';
-import { HelperCall, helperTable } from '../../../src/bpf/helpers.ts';
+import { HelperCall, constHelper, helperTable, wordHelper } from '../../../src/bpf/helpers.ts';
 import { Interpreter } from '../../../src/bpf/interp.ts';
 import { JitProgram } from '../../../src/bpf/jit/runtime.ts';
 import { AddressSpace, CALL_AREA_SIZE, PAGE_SIZE } from '../../../src/bpf/memory.ts';
 import { checkStructure } from '../../../src/bpf/verifier/structure.ts';
-import { BUFFER_SIZE, HELPER_MIX, HELPER_SUM, programArb, toAsm, type GenProgram } from './program-gen.ts';
+import { BUFFER_SIZE, HELPER_CONST, HELPER_MIX, HELPER_SUM, HELPER_WORD, programArb, toAsm, type GenProgram } from './program-gen.ts';
 
 /** Helpers that log every call, so the two engines' call sequences can be compared. */
-function loggingHelpers(log: string[]) {
+function loggingHelpers(log: string[], mem: AddressSpace, buffer: number) {
   const args = (c: HelperCall) => [1, 2, 3, 4, 5].map((i) => c.u64(i));
   return helperTable([
+    wordHelper(HELPER_WORD, 'buffer_word', mem, buffer + 8, 8),
+    constHelper(HELPER_CONST, 'constant', -5n),
     {
       id: HELPER_MIX,
       name: 'mix',
@@ -62,10 +64,10 @@ interface Outcome {
 function execute(engine: 'interp' | 'jit', p: GenProgram, text: string): Outcome {
   const insns = assemble(text);
   const log: string[] = [];
-  const helpers = loggingHelpers(log);
-  checkStructure(insns, { mode: 'permissive', helpers });
   const mem = new AddressSpace(2 * PAGE_SIZE);
   const buffer = mem.place('buffer', bufferBytes(p));
+  const helpers = loggingHelpers(log, mem, buffer.start);
+  checkStructure(insns, { mode: 'permissive', helpers });
   const exe = engine === 'interp' ? new Interpreter(insns, mem, { helpers }) : new JitProgram(insns, mem, { helpers });
   try {
     const { r0, insns: count } = exe.run([BigInt(buffer.start)]);
@@ -105,6 +107,7 @@ describe('JIT against the interpreter', () => {
     const has = (re: RegExp) => texts.filter((t) => re.test(t)).length;
     expect(has(/call local/)).toBeGreaterThan(20);
     expect(has(/call [12]\n/)).toBeGreaterThan(20);
+    expect(has(/call [34]\n/)).toBeGreaterThan(20);
     expect(has(/may_goto/)).toBeGreaterThan(10);
     expect(has(/lock /)).toBeGreaterThan(20);
     expect(has(/sdiv|smod/)).toBeGreaterThan(20);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assemble } from '../../../src/bpf/asm.ts';
-import { helperTable } from '../../../src/bpf/helpers.ts';
+import { constHelper, helperTable, wordHelper } from '../../../src/bpf/helpers.ts';
 import { Interpreter } from '../../../src/bpf/interp.ts';
 import { JitError } from '../../../src/bpf/jit/compile.ts';
 import { JitProgram, type JitOptions } from '../../../src/bpf/jit/runtime.ts';
@@ -82,6 +82,18 @@ describe('JIT behaviour', () => {
     expect(jit(src).run().insns).toBe(new Interpreter(assemble(src), new AddressSpace()).run().insns);
     expect(jit(src).run().insns).toBe(1 + 1 + 3 * 2 + 1);
     expect(jit(src, { countInsns: false }).run().insns).toBe(0);
+  });
+
+  it('inlines constant and memory-word helpers instead of importing them', () => {
+    const mem = new AddressSpace();
+    const clock = mem.alloc('clock', 8);
+    mem.view.setBigUint64(clock.start, 123_456_789_000n, true);
+    const helpers = helperTable([wordHelper(5, 'ktime_get_ns', mem, clock.start, 8), constHelper(8, 'nr_cpus', 64n)]);
+    const p = jit('call 5\nmov %r6, %r0\ncall 8\nadd %r0, %r6\nexit\n', { helpers }, mem);
+    expect(p.compiled.helperImports).toEqual([]);
+    expect(p.run().r0).toBe(123_456_789_064n);
+    mem.view.setBigUint64(clock.start, 1n, true);
+    expect(p.run().r0).toBe(65n);
   });
 
   it('returns r0 through runCtx with r1 = ctx', () => {

@@ -11,6 +11,9 @@ import fc from 'fast-check';
 export const BUFFER_SIZE = 64;
 export const HELPER_MIX = 1;
 export const HELPER_SUM = 2;
+/** Helpers the JIT inlines: a word of the buffer, and a constant. */
+export const HELPER_WORD = 3;
+export const HELPER_CONST = 4;
 
 export type Stmt =
   | { k: 'insn'; text: string }
@@ -83,7 +86,7 @@ function stmts(fn: number, nFns: number, loops: number, depth: number): fc.Arbit
   const options: fc.WeightedArbitrary<Stmt>[] = [{ weight: 12, arbitrary: simple }];
   options.push({
     weight: 1,
-    arbitrary: fc.tuple(fc.constantFrom(HELPER_MIX, HELPER_SUM), fc.array(readReg, { minLength: 5, maxLength: 5 })).map(([id, args]) => ({ k: 'helper', id, args })),
+    arbitrary: fc.tuple(fc.constantFrom(HELPER_MIX, HELPER_SUM, HELPER_WORD, HELPER_CONST), fc.array(readReg, { minLength: 5, maxLength: 5 })).map(([id, args]) => ({ k: 'helper', id, args })),
   });
   if (fn + 1 < nFns) {
     options.push({ weight: 1, arbitrary: fc.integer({ min: fn + 1, max: nFns - 1 }).map((f): Stmt => ({ k: 'call', fn: f })) });
