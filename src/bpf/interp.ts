@@ -334,8 +334,9 @@ export class Interpreter {
         const pkt = this.options.packet;
         if (!pkt) fail(pc, faultText.noPacket());
         const size = accessSize(op);
+        // The kernel adds register and immediate as 32-bit ints, wrapping.
         let offset = BigInt(insn.imm);
-        if ((op & 0xe0) !== MODE_ABS) offset += s32(r[insn.src] & M32);
+        if ((op & 0xe0) !== MODE_ABS) offset = s32(offset + (r[insn.src] & M32));
         if (offset < 0n || offset + BigInt(size) > BigInt(pkt.len)) return { r0: 0n, insns: count };
         const at = pkt.addr + Number(offset);
         let v = 0n;

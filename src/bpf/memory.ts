@@ -66,7 +66,8 @@ export class AddressSpace {
     this.memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(initialBytes / PAGE_SIZE)) });
     this.refreshViews();
     this.brk = GUARD_SIZE;
-    this.callArea = this.alloc('helper call area', CALL_AREA_SIZE, { align: 8 }).start;
+    // The call area is the runtime's scratch, not data a program may address: no region maps it.
+    this.callArea = this.reserve(CALL_AREA_SIZE, 8);
     this.stackBase = this.brk = alignUp(this.brk, STACK_SIZE);
     for (let frame = 0; frame < MAX_CALL_FRAMES; frame++) {
       this.alloc(`stack frame ${frame}`, STACK_SIZE, { align: 8 });
@@ -89,6 +90,14 @@ export class AddressSpace {
     this.regions.push(region);
     this.brk = end;
     return region;
+  }
+
+  /** Reserve zeroed bytes for the runtime's own use, invisible to programs (no region). */
+  reserve(size: number, align = 8): number {
+    const start = alignUp(this.brk, align);
+    this.ensure(start + size);
+    this.brk = start + size;
+    return start;
   }
 
   /** Copy bytes into a new region. */

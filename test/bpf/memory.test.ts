@@ -35,6 +35,11 @@ describe('AddressSpace', () => {
     expect(mem.checkAccess(1n << 40n, 1, false)).toContain('outside the 32-bit address space');
   });
 
+  it('keeps the helper call area out of the program-visible regions', () => {
+    const mem = new AddressSpace();
+    expect(mem.checkAccess(BigInt(mem.callArea), 8, true)).toBe(`write of 8 bytes at 0x${mem.callArea.toString(16)}: not mapped`);
+  });
+
   it('maps code addresses to slots and back', () => {
     expect(slotOfCodeAddress(codeAddress(17))).toBe(17);
     expect(slotOfCodeAddress(codeAddress(17) + 1n)).toBe(-1);

@@ -102,7 +102,8 @@ export class JitProgram {
         if (!pkt) this.fail(pc, faultText.noPacket());
         const insn = insns[pc];
         const size = accessSize(insn.opcode);
-        const offset = insn.imm + ((insn.opcode & 0xe0) === 0x20 ? 0 : srcLo | 0);
+        // The kernel adds register and immediate as 32-bit ints, wrapping.
+        const offset = (insn.imm + ((insn.opcode & 0xe0) === 0x20 ? 0 : srcLo)) | 0;
         if (offset < 0 || offset + size > pkt.len) throw new PacketAbort();
         let v = 0;
         for (let i = 0; i < size; i++) v = v * 256 + mem.bytes[pkt.addr + offset + i];

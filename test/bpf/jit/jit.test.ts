@@ -137,4 +137,16 @@ describe('JIT behaviour', () => {
     expect(jit('mov %r6, 3\nldindh %r6, 0\nexit\n', { packet }, mem).run().r0).toBe(0x789an);
     expect(jit('ldabsh 4\nexit\n', { packet }, mem).run().r0).toBe(0n);
   });
+
+  it('adds the ldind register and immediate as wrapping 32-bit ints, like the kernel', () => {
+    // 0x80000000 + (-2^31 + 1) wraps to offset 1.
+    const src = 'lddw %r6, 0x80000000\nldindb %r6, -2147483647\nexit\n';
+    for (const engine of ['jit', 'interp'] as const) {
+      const mem = new AddressSpace();
+      const pkt = mem.place('packet', Uint8Array.of(0x12, 0x34));
+      const packet = { addr: pkt.start, len: 2 };
+      const exe = engine === 'jit' ? jit(src, { packet }, mem) : new Interpreter(assemble(src), mem, { packet });
+      expect(exe.run().r0, engine).toBe(0x34n);
+    }
+  });
 });
