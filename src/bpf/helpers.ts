@@ -58,6 +58,17 @@ export class HelperError extends ScxError {}
 export class HelperCall {
   /** Instruction index of the call being served, for error messages. */
   pc = -1;
+  /** Frame pointer (r10) of the calling frame. */
+  fp = 0;
+  /**
+   * Run the program's function at `slot` (a code address from `lddw func`, as a slot) with
+   * r1..r5 = args in a new frame above the caller's, and return its r0. Set by the engine.
+   * Helpers such as bpf_loop use it; they must read their own arguments first, because the
+   * nested call reuses the call area.
+   */
+  invoke: (slot: number, args: readonly bigint[]) => bigint = () => {
+    throw new HelperError('this engine cannot call back into the program');
+  };
 
   constructor(readonly mem: AddressSpace) {}
 

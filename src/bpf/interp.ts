@@ -135,14 +135,17 @@ export class Interpreter {
     this.maxInsns = options.maxInsns ?? 1e9;
   }
 
-  /** Run from slot `entry` with r1..r5 = `args` (missing ones are 0). */
-  run(args: readonly bigint[] = [], entry = 0): RunResult {
+  /**
+   * Run from slot `entry` with r1..r5 = `args` (missing ones are 0), in call frame `baseDepth`
+   * (above 0 when a helper calls back into the program).
+   */
+  run(args: readonly bigint[] = [], entry = 0, baseDepth = 0): RunResult {
     const insns = this.insns;
     const mem = this.mem;
     const r: bigint[] = new Array(11).fill(0n);
     for (let i = 0; i < args.length && i < 5; i++) r[i + 1] = u64(args[i]);
-    let depth = 0;
-    r[10] = BigInt(mem.framePointer(0));
+    let depth = baseDepth;
+    r[10] = BigInt(mem.framePointer(depth));
     const frames: Frame[] = [];
     let mayGoto = MAY_GOTO_BUDGET;
     let pc = entry;
@@ -186,9 +189,20 @@ export class Interpreter {
     const callHelper = (def: HelperDef | undefined, what: string): void => {
       if (!def) fail(pc, `unknown ${what}`);
       for (let i = 1; i <= 5; i++) mem.view.setBigUint64(mem.callArea + i * 8, r[i], true);
-      this.call.pc = pc;
+      const call = this.call;
+      call.pc = pc;
+      call.fp = Number(r[10]);
+      const callerDepth = depth;
+      call.invoke = (slot, callbackArgs) => {
+        if (callerDepth + 1 >= MAX_CALL_FRAMES) fail(pc, faultText.callDepth());
+        const saved = [call.pc, call.fp];
+        const nested = this.run(callbackArgs, slot, callerDepth + 1);
+        [call.pc, call.fp] = saved;
+        count += nested.insns;
+        return nested.r0;
+      };
       try {
-        this.call.setResult(def.fn(this.call));
+        call.setResult(def.fn(call));
       } catch (e) {
         if (e instanceof HelperError) fail(pc, `${def.name}: ${e.message}`);
         throw e;
@@ -239,7 +253,7 @@ export class Interpreter {
 
       if (cls === CLS_JMP || cls === CLS_JMP32) {
         if (op === OP_EXIT) {
-          if (depth === 0) return { r0: r[0], insns: count };
+          if (depth === baseDepth) return { r0: r[0], insns: count };
           const frame = frames.pop()!;
           [r[6], r[7], r[8], r[9], r[10]] = frame.saved;
           mayGoto = frame.mayGoto;

@@ -4,8 +4,8 @@ import { assemble } from '../../src/bpf/asm.ts';
 
 /** A tiny BTF built by hand: ids are array positions, 0 is void. */
 function btf(types: Partial<CoreType>[]): CoreBtf {
-  const all: CoreType[] = [{ kind: 'void' }, ...types].map((t) => ({
-    kind: 'void',
+  const all: CoreType[] = [{ kind: 'void' as const }, ...types].map((t) => ({
+    kind: 'void' as const,
     name: '',
     size: 0,
     type: 0,

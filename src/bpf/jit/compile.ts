@@ -7,7 +7,7 @@
  * - Loads and stores go to the object's shared `WebAssembly.Memory`. In checked mode every access
  *   is bounds-checked against [GUARD_SIZE, memory size) and traps with the interpreter's message;
  *   unchecked mode is for programs a kernel-mode verifier has proven safe.
- * - Helpers and kfuncs are imports `(pc: i32) -> ()`: arguments travel through the call area as
+ * - Helpers and kfuncs are imports `(pc: i32, fp: i32) -> ()`: arguments travel through the call area as
  *   64-bit words, so no BigInt crosses the boundary on a call. Helpers that are a constant or a
  *   word in memory (the clock, the current CPU) are emitted inline instead.
  * - Control flow is made structured with Ramsey's "Beyond Relooper" translation when the graph
@@ -943,6 +943,12 @@ class FunctionEmitter {
     this.set(0);
   }
 
+  /** The frame pointer as an i32 (addresses fit in 32 bits), for helpers that call back. */
+  private pushFp32(): void {
+    this.get(10);
+    this.op(Op.i32_wrap_i64);
+  }
+
   private checkDepth(pc: number): void {
     this.get(10);
     this.i64c(this.c.mem.framePointer(MAX_CALL_FRAMES - 1));
@@ -982,6 +988,7 @@ class FunctionEmitter {
     const imported = this.c.helperImport(kind, insn.imm, pc);
     this.spillArgs();
     this.i32c(pc);
+    this.pushFp32();
     this.code.byte(Op.call).u32(imported);
     this.loadResult();
   }
@@ -995,6 +1002,7 @@ class FunctionEmitter {
     this.i64c(32);
     this.op(Op.i64_shr_u);
     this.op(Op.i32_wrap_i64);
+    this.pushFp32();
     this.code.byte(Op.call).u32(this.c.callxFunc());
     // >= 0: table index of the subprogram to call; -1: the runtime served a helper call.
     this.ltee(this.t32);
@@ -1099,14 +1107,14 @@ class Compiler {
         const table = kind === 'kfunc' ? this.options.kfuncs : this.options.helpers;
         if (!table?.has(insn.imm)) throw new JitError(pc, insns, `unknown ${kind} ${insn.imm}`);
         if (!this.helperIndex.has(name) && !table.get(insn.imm)!.inline) {
-          this.helperIndex.set(name, this.module.importFunc('env', name, { params: [I32], results: [] }));
+          this.helperIndex.set(name, this.module.importFunc('env', name, { params: [I32, I32], results: [] }));
           this.helperImports.push({ name, kind, id: insn.imm });
         }
       }
       if (insn.opcode === OP_CALLX) usesCallx = true;
       if ((insn.opcode & 0x07) === CLS_LD && insn.opcode !== OP_LDDW) usesPacket = true;
     }
-    if (usesCallx) this.callxIndex = this.module.importFunc('env', 'callx', { params: [I32, I32, I32], results: [I32] });
+    if (usesCallx) this.callxIndex = this.module.importFunc('env', 'callx', { params: [I32, I32, I32, I32], results: [I32] });
     if (usesPacket) this.packetIndex = this.module.importFunc('env', 'packet', { params: [I32, I32], results: [I32] });
     this.module.importMemory('env', 'memory', 1);
     if (this.countInsns) this.countGlobal = this.module.addGlobal(I64, true, 0n);
@@ -1122,7 +1130,8 @@ class Compiler {
       this.module.setFunc(this.subFuncIndex[i], locals, code);
       counts.push(end - start);
     });
-    if (usesCallx) this.module.setTable(this.subFuncIndex);
+    // Subprograms by index, for callx and for helpers that call back into the program.
+    this.module.setTable(this.subFuncIndex);
     this.entryFunctions();
     return {
       bytes: this.module.build(),
@@ -1169,6 +1178,29 @@ class Compiler {
     const ctxIdx = this.module.declareFunc({ params: [I32], results: [I32] });
     this.module.setFunc(ctxIdx, [I64], runCtx);
     this.module.exportFunc('runCtx', ctxIdx);
+
+    // callSub(index, fp): a nested call of subprogram `index` from a helper, in the frame at fp;
+    // the instruction count keeps accumulating for the run in progress.
+    const callSub = new ByteWriter();
+    for (let r = 1; r <= 5; r++) callSub.byte(Op.i32_const).s32(area + r * 8).byte(Op.i64_load).u32(3).u32(0);
+    callSub.byte(Op.local_get).u32(1).byte(Op.i64_extend_i32_u);
+    callSub.byte(Op.local_get).u32(0).byte(Op.call_indirect).u32(this.subTypeIndex).u32(0);
+    callSub.byte(Op.local_set).u32(2);
+    callSub.byte(Op.i32_const).s32(area).byte(Op.local_get).u32(2).byte(Op.i64_store).u32(3).u32(0);
+    callSub.byte(Op.local_get).u32(2).byte(Op.i32_wrap_i64).byte(Op.end);
+    const callSubIdx = this.module.declareFunc({ params: [I32, I32], results: [I32] });
+    this.module.setFunc(callSubIdx, [I64], callSub);
+    this.module.exportFunc('callSub', callSubIdx);
+
+    // runSub(index): a top-level run of subprogram `index` (a timer callback, say) in frame 0.
+    const runSub = new ByteWriter();
+    for (let r = 1; r <= 5; r++) runSub.byte(Op.i32_const).s32(area + r * 8).byte(Op.i64_load).u32(3).u32(0);
+    runSub.byte(Op.i64_const).s64(fp0);
+    runSub.byte(Op.local_get).u32(0).byte(Op.call_indirect).u32(this.subTypeIndex).u32(0);
+    epilogue(runSub, 1);
+    const runSubIdx = this.module.declareFunc({ params: [I32], results: [I32] });
+    this.module.setFunc(runSubIdx, [I64], runSub);
+    this.module.exportFunc('runSub', runSubIdx);
   }
 }
 

@@ -2,7 +2,7 @@
  * Instantiating a compiled module against its address space and running it. The imports turn
  * traps into the interpreter's fault messages and serve helper calls through the call area.
  */
-import { accessSize, type Insn } from '../isa.ts';
+import { MAX_CALL_FRAMES, STACK_SIZE, accessSize, type Insn } from '../isa.ts';
 import { formatInsn } from '../asm.ts';
 import { HelperCall, HelperError, type HelperDef, type HelperTable } from '../helpers.ts';
 import { BpfRuntimeError, type RunResult } from '../interp.ts';
@@ -20,7 +20,12 @@ class PacketAbort {}
 
 export class JitProgram {
   readonly compiled: CompiledModule;
-  private readonly exports: { run: () => number; runCtx: (ctx: number) => number };
+  private readonly exports: {
+    run: () => number;
+    runCtx: (ctx: number) => number;
+    callSub: (index: number, fp: number) => number;
+    runSub: (index: number) => number;
+  };
   private readonly countInsns: boolean;
 
   constructor(
@@ -42,8 +47,20 @@ export class JitProgram {
   private imports(): Record<string, WebAssembly.ImportValue> {
     const { mem, insns, options } = this;
     const call = new HelperCall(mem);
-    const serve = (def: HelperDef, pc: number): void => {
+    const lastFrame = mem.framePointer(MAX_CALL_FRAMES - 1);
+    call.invoke = (slot, args) => {
+      const index = this.subprogIndex(slot);
+      if (index < 0) this.fail(call.pc, `callback target slot ${slot} is not the start of a function`);
+      if (call.fp >= lastFrame) this.fail(call.pc, faultText.callDepth());
+      const saved = [call.pc, call.fp];
+      for (let i = 1; i <= 5; i++) mem.view.setBigUint64(mem.callArea + i * 8, BigInt.asUintN(64, args[i - 1] ?? 0n), true);
+      this.exports.callSub(index, call.fp + STACK_SIZE);
+      [call.pc, call.fp] = saved;
+      return mem.view.getBigUint64(mem.callArea, true);
+    };
+    const serve = (def: HelperDef, pc: number, fp: number): void => {
       call.pc = pc;
+      call.fp = fp;
       try {
         call.setResult(def.fn(call));
       } catch (e) {
@@ -80,10 +97,10 @@ export class JitProgram {
     for (const imp of this.compiled.helperImports) {
       const table: HelperTable = (imp.kind === 'kfunc' ? options.kfuncs : options.helpers)!;
       const def = table.get(imp.id)!;
-      env[imp.name] = (pc: number) => serve(def, pc);
+      env[imp.name] = (pc: number, fp: number) => serve(def, pc, fp);
     }
     if (this.compiled.usesCallx) {
-      env.callx = (pc: number, lo: number, hi: number): number => {
+      env.callx = (pc: number, lo: number, hi: number, fp: number): number => {
         const target = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
         const slot = slotOfCodeAddress(target);
         if (slot >= 0) {
@@ -92,7 +109,7 @@ export class JitProgram {
         }
         const def = target < 0x8000_0000n ? options.helpers?.get(Number(target)) : undefined;
         if (!def) this.fail(pc, `unknown callx target 0x${target.toString(16)} (neither a helper id nor a function address)`);
-        serve(def, pc);
+        serve(def, pc, fp);
         return -1;
       };
     }
@@ -141,6 +158,19 @@ export class JitProgram {
    */
   runCtx(ctx: number): number {
     return this.exports.runCtx(ctx);
+  }
+
+  /**
+   * Run the function starting at `slot` as a top-level invocation (e.g. a BPF timer callback)
+   * with r1..r5 = `args`.
+   */
+  runFunction(slot: number, args: readonly bigint[] = []): RunResult {
+    const index = this.subprogIndex(slot);
+    if (index < 0) throw new BpfRuntimeError(slot, slot < this.insns.length ? formatInsn(this.insns, slot) : '<end>', 'not the start of a function');
+    const { view, callArea } = this.mem;
+    for (let i = 1; i <= 5; i++) view.setBigUint64(callArea + i * 8, BigInt.asUintN(64, args[i - 1] ?? 0n), true);
+    this.exports.runSub(index);
+    return { r0: view.getBigUint64(callArea, true), insns: this.lastInsnCount() };
   }
 
   /** Instructions the last run executed (0 when counting is off). */
