@@ -70,7 +70,7 @@ import {
   type Insn,
 } from './isa.ts';
 import { formatInsn } from './asm.ts';
-import { HelperCall, HelperError, type HelperDef, type HelperTable } from './helpers.ts';
+import { HelperCall, type HelperDef, type HelperTable } from './helpers.ts';
 import { type AddressSpace, codeAddress, slotOfCodeAddress } from './memory.ts';
 import { faultText } from './faults.ts';
 import { ScxError } from '../util/errors.ts';
@@ -204,7 +204,7 @@ export class Interpreter {
       try {
         call.setResult(def.fn(call));
       } catch (e) {
-        if (e instanceof HelperError) fail(pc, `${def.name}: ${e.message}`);
+        if (e instanceof ScxError && !(e instanceof BpfRuntimeError)) fail(pc, `${def.name}: ${e.message}`);
         throw e;
       }
       r[0] = mem.view.getBigUint64(mem.callArea, true);
