@@ -31,6 +31,7 @@ import {
   ATOMIC_OR,
   ATOMIC_XCHG,
   ATOMIC_XOR,
+  BPF_MAX_LOOPS,
   CALL_KFUNC,
   CALL_LOCAL,
   CLS_ALU,
@@ -83,8 +84,8 @@ const s32 = (v: bigint): bigint => BigInt.asIntN(32, v);
 /** Sign-extend a 32-bit immediate to a 64-bit operand. */
 const immU64 = (imm: number): bigint => u64(BigInt(imm));
 
-/** The kernel's BPF_MAX_LOOPS: iterations a `may_goto` allows per call frame. */
-export const MAY_GOTO_BUDGET = 8 * 1024 * 1024;
+/** Iterations a `may_goto` allows per call frame. */
+export const MAY_GOTO_BUDGET = BPF_MAX_LOOPS;
 
 /** A fault while running: names the instruction index and its disassembly. */
 export class BpfRuntimeError extends ScxError {

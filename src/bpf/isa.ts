@@ -111,6 +111,8 @@ export const REG_FP = 10;
 export const STACK_SIZE = 512;
 /** The kernel's MAX_CALL_FRAMES: the entry frame plus seven nested bpf-to-bpf calls. */
 export const MAX_CALL_FRAMES = 8;
+/** The kernel's BPF_MAX_LOOPS: the bound of bpf_loop, bpf_for and a frame's may_goto budget. */
+export const BPF_MAX_LOOPS = 8 * 1024 * 1024;
 
 export interface Insn {
   opcode: number;

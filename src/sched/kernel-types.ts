@@ -8,29 +8,18 @@
  * declarations (`fieldOf`), and the kernel BTF is generated from them: one source of truth.
  */
 import { C, VOID, array, define, enumType, funcProto, ptr, struct, typedef, type CType, type RecordType } from '../bpf/ctypes.ts';
+import { boolT as bool, bpfCpumask, bpfIterNum, cpumask, cpumaskT, s32T as s32, u32T as u32, u64T as u64 } from '../bpf/kfuncs/types.ts';
 
-/** CPUs a cpumask can describe; the kernel's NR_CPUS for this simulator. */
-export const NR_CPUS = 1024;
+export { NR_CPUS } from '../bpf/kfuncs/types.ts';
+
 export const TASK_COMM_LEN = 16;
 export const SCX_OPS_NAME_LEN = 128;
 
 const u8 = typedef('u8', C.u8);
 const u16 = typedef('u16', C.u16);
-const u32 = typedef('u32', C.u32);
-const s32 = typedef('s32', C.s32);
-const u64 = typedef('u64', C.u64);
 const s64 = typedef('s64', C.s64);
-const bool = typedef('bool', C.bool);
 const pidT = typedef('pid_t', typedef('__kernel_pid_t', C.s32));
 
-export const cpumask = struct('cpumask', [['bits', array(C.ulong, NR_CPUS / 64)]]);
-const cpumaskVarT = typedef('cpumask_t', cpumask);
-const atomicT = typedef('atomic_t', struct('', [['counter', C.s32]]));
-const refcount = struct('refcount_struct', [['refs', atomicT]]);
-export const bpfCpumask = struct('bpf_cpumask', [
-  ['cpumask', cpumaskVarT],
-  ['usage', typedef('refcount_t', refcount)],
-]);
 
 const listHead = struct('list_head');
 define(listHead, [
@@ -94,7 +83,7 @@ define(taskStruct, [
   ['policy', C.u32],
   ['nr_cpus_allowed', C.s32],
   ['cpus_ptr', ptr(cpumask, true)],
-  ['cpus_mask', cpumaskVarT],
+  ['cpus_mask', cpumaskT],
   ['migration_disabled', C.u16],
   ['mm', ptr(mmStruct)],
   ['pid', pidT],
@@ -213,8 +202,7 @@ export const schedExtOps = struct('sched_ext_ops', [
   ['name', array(C.char, SCX_OPS_NAME_LEN)],
 ]);
 
-/** Iterator state kfuncs keep in the BPF program's stack. */
-export const bpfIterNum = struct('bpf_iter_num', [['__opaque', array(u64, 1)]]);
+/** The DSQ iterator's state, kept in the BPF program's stack. */
 export const bpfIterScxDsq = struct('bpf_iter_scx_dsq', [['__opaque', array(u64, 6)]]);
 
 /** Every named record and enum, for the kernel BTF. */
