@@ -1,0 +1,81 @@
+/**
+ * The simulated kernel as loaded BPF objects see it: its BTF (the structures of
+ * kernel-types.ts plus a FUNC per kfunc), the kfuncs it exports, and its configuration values.
+ */
+import { BtfBuilder } from '../bpf/btf-build.ts';
+import type { Btf } from '../bpf/btf.ts';
+import { cpumaskKfuncs, iterNumKfuncs, rcuKfuncs } from '../bpf/kfuncs/generic.ts';
+import type { KfuncDef } from '../bpf/kfuncs/kfunc.ts';
+import type { Kernel, Machine } from '../bpf/loader.ts';
+import { AddressSpace } from '../bpf/memory.ts';
+import { KERNEL_TYPES, NR_CPUS } from './kernel-types.ts';
+
+/** Makes the kfuncs of one object (bound to its memory and the machine). */
+export type KfuncProvider = (mem: AddressSpace, machine: Machine) => KfuncDef[];
+
+export interface KernelConfig {
+  /** Linux version the kernel presents, e.g. [6, 12, 0]. */
+  version?: [number, number, number];
+  hz?: number;
+  /** Extra kfunc sets (the sched_ext core adds its own). */
+  kfuncs?: KfuncProvider[];
+}
+
+const GENERIC_KFUNCS: KfuncProvider[] = [
+  (mem) => iterNumKfuncs(mem),
+  (mem, machine) => cpumaskKfuncs({ mem, nrCpuIds: machine.nrCpus, currentCpu: () => machine.currentCpu() }),
+  () => rcuKfuncs(),
+];
+
+export class SimKernel implements Kernel {
+  readonly btf: Btf;
+  private readonly funcIds = new Map<string, number>();
+  private readonly providers: KfuncProvider[];
+  private readonly config = new Map<string, bigint>();
+
+  constructor(cfg: KernelConfig = {}) {
+    this.providers = [...GENERIC_KFUNCS, ...(cfg.kfuncs ?? [])];
+    const builder = new BtfBuilder();
+    for (const t of KERNEL_TYPES) builder.add(t);
+    // Prototypes do not depend on the object: list them once against a scratch memory.
+    const scratch = new AddressSpace();
+    const probe: Machine = {
+      nrCpus: 1,
+      currentCpu: () => 0,
+      random: () => 0,
+      trace: () => {},
+      timers: { arm: () => {}, disarm: () => {}, running: () => undefined },
+      isTask: () => false,
+    };
+    for (const provider of this.providers) {
+      for (const k of provider(scratch, probe)) {
+        if (this.funcIds.has(k.name)) throw new Error(`kfunc ${k.name} is defined twice`);
+        this.funcIds.set(k.name, builder.addFunc(k.name, k.proto));
+      }
+    }
+    this.btf = builder.build();
+    const [major, minor, patch] = cfg.version ?? [6, 12, 0];
+    this.config.set('LINUX_KERNEL_VERSION', BigInt((major << 16) + (minor << 8) + Math.min(patch, 255)));
+    this.config.set('CONFIG_HZ', BigInt(cfg.hz ?? 1000));
+    this.config.set('CONFIG_NR_CPUS', BigInt(NR_CPUS));
+    this.config.set('CONFIG_SMP', 1n);
+    this.config.set('CONFIG_SCHED_CLASS_EXT', 1n);
+    this.config.set('CONFIG_EXT_GROUP_SCHED', 1n);
+  }
+
+  kfuncId(name: string): number | undefined {
+    return this.funcIds.get(name);
+  }
+
+  kfuncNames(): string[] {
+    return [...this.funcIds.keys()];
+  }
+
+  kfuncs(mem: AddressSpace, machine: Machine): KfuncDef[] {
+    return this.providers.flatMap((p) => p(mem, machine));
+  }
+
+  kconfig(name: string): bigint | undefined {
+    return this.config.get(name);
+  }
+}
