@@ -188,6 +188,11 @@ export function parseElf(bytes: Uint8Array, file: string): ElfFile {
         fail(`${where(symtab, fileAt)}: symbol ${i} is in section ${shndx}, but there are ${sections.length} sections`);
       }
       const bad = () => fail(`${where(symtab, fileAt)}: symbol ${i}: value or size does not fit in 53 bits`);
+      const value = u64(sv, at + 8, bad);
+      const size = u64(sv, at + 16, bad);
+      if (shndx !== SHN_UNDEF && shndx < SHN_LORESERVE && value + size > sections[shndx].size) {
+        fail(`${where(symtab, fileAt)}: symbol ${i} (${value}+${size} bytes) runs past the end of section '${sections[shndx].name}' (${sections[shndx].size} bytes)`);
+      }
       symbols.push({
         index: i,
         name: readString(strtab, sv.getUint32(at, true), () => fail(`${where(symtab, fileAt)}: symbol ${i}: name offset ${sv.getUint32(at, true)} is outside the string table (${strtab.length} bytes)`)),
@@ -195,8 +200,8 @@ export function parseElf(bytes: Uint8Array, file: string): ElfFile {
         bind: info >> 4,
         visibility: sv.getUint8(at + 5) & 0x3,
         shndx,
-        value: u64(sv, at + 8, bad),
-        size: u64(sv, at + 16, bad),
+        value,
+        size,
       });
     }
   }

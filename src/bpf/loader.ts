@@ -23,7 +23,7 @@ import { allocKernelWords, kernelHelpers, type KernelWords, type TimerService, t
 import type { KfuncDef } from './kfuncs/kfunc.ts';
 import { AddressSpace, codeAddress } from './memory.ts';
 import { createGlobalDataMap, createMap } from './maps/index.ts';
-import { type BpfMap, type MapEnv, type MapSpec } from './maps/map.ts';
+import { KMALLOC_MAX_SIZE, type BpfMap, type MapEnv } from './maps/map.ts';
 import { RingBufMap } from './maps/ringbuf.ts';
 import type { ArrayMap } from './maps/array.ts';
 import { sectionKind, type SectionKind } from './sections.ts';
@@ -192,11 +192,18 @@ function collectPrograms(obj: BpfObject, sec: ElfSection): void {
     return;
   }
   for (const f of funcs) {
+    if (f.value % INSN_SIZE !== 0 || f.size % INSN_SIZE !== 0) {
+      throw new LoadError(`${obj.file}: function '${f.name}' at ${sec.name}+0x${f.value.toString(16)} (${f.size} bytes) is not aligned to whole instructions`);
+    }
     obj.programs.push({ name: f.name, section: sec.name, kind: sectionKind(sec.name), sectionInsns: insns, offset: f.value });
   }
 }
 
 function collectGlobals(obj: BpfObject, sec: ElfSection): void {
+  // The section becomes one array map value, which the kernel caps at KMALLOC_MAX_SIZE.
+  if (sec.size > KMALLOC_MAX_SIZE) {
+    throw new LoadError(`${obj.file}: section '${sec.name}' (index ${sec.index}) is ${sec.size} bytes; global data is limited to ${KMALLOC_MAX_SIZE} bytes per section`);
+  }
   const init = sec.type === SHT_NOBITS ? new Uint8Array(sec.size) : new Uint8Array(sec.data);
   obj.dataInit.set(sec.name, init);
   for (const v of obj.btf.datasec(sec.name) ?? []) {
@@ -285,6 +292,18 @@ export function loadObject(bytes: Uint8Array, file: string, kernel: Kernel, mach
 }
 
 export function load(obj: BpfObject, kernel: Kernel, machine: Machine, options: LoadOptions = {}): LoadedObject {
+  try {
+    return loadUnchecked(obj, kernel, machine, options);
+  } catch (e) {
+    // Errors from maps, memory or BTF name what failed but not always the object: add it.
+    if (e instanceof ScxError && !(e instanceof LoadError) && !e.message.startsWith(obj.file)) {
+      throw new LoadError(`${obj.file}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+function loadUnchecked(obj: BpfObject, kernel: Kernel, machine: Machine, options: LoadOptions): LoadedObject {
   const loaded = new LoadedObject(obj, kernel, machine);
   const where = (sec: ElfSection, off: number) => `${obj.file}: section '${sec.name}' (index ${sec.index}) at offset 0x${off.toString(16)}`;
 
@@ -438,7 +457,11 @@ function linkProgram(
   // Functions of .text by start slot, with their length.
   const textFuncs = new Map<number, number>();
   for (const s of elf.symbols) {
-    if (text && s.shndx === text.index && s.type === STT_FUNC) textFuncs.set(s.value / INSN_SIZE, Math.max(1, s.size / INSN_SIZE));
+    if (!text || s.shndx !== text.index || s.type !== STT_FUNC) continue;
+    if (s.value % INSN_SIZE !== 0 || s.size % INSN_SIZE !== 0) {
+      throw new LoadError(`${obj.file}: function '${s.name}' at .text+0x${s.value.toString(16)} (${s.size} bytes) is not aligned to whole instructions`);
+    }
+    textFuncs.set(s.value / INSN_SIZE, Math.max(1, s.size / INSN_SIZE));
   }
   const relocsOf = (sec: ElfSection | undefined) => {
     const m = new Map<number, ElfRelocation>();

@@ -17,6 +17,8 @@ import { MAX_CALL_FRAMES, STACK_SIZE } from './isa.ts';
 import { ScxError } from '../util/errors.ts';
 
 export const PAGE_SIZE = 65536;
+/** Default cap of one object's address space. */
+export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 export const GUARD_SIZE = PAGE_SIZE;
 /**
  * Eight u64 words: r0 (the result) and r1..r5 (the arguments) of a helper or kfunc call, then the
@@ -62,8 +64,13 @@ export class AddressSpace {
   readonly stackBase: number;
   private brk: number;
 
-  constructor(initialBytes = 4 * PAGE_SIZE) {
-    this.memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(initialBytes / PAGE_SIZE)) });
+  /**
+   * @param maxBytes the most this address space may grow to: a corrupt or careless object (a map
+   * of a billion entries) fails to load with a clear error instead of exhausting the machine.
+   */
+  constructor(initialBytes = 4 * PAGE_SIZE, readonly maxBytes = DEFAULT_MAX_BYTES) {
+    const initial = Math.max(1, Math.ceil(initialBytes / PAGE_SIZE));
+    this.memory = new WebAssembly.Memory({ initial, maximum: Math.max(initial, Math.floor(maxBytes / PAGE_SIZE)) });
     this.refreshViews();
     this.brk = GUARD_SIZE;
     // The call area is the runtime's scratch, not data a program may address: no region maps it.
@@ -84,7 +91,7 @@ export class AddressSpace {
     if (!Number.isInteger(size) || size < 0) throw new MemoryError(`cannot allocate ${size} bytes for ${name}`);
     const start = alignUp(this.brk, options.align ?? 8);
     const end = start + size;
-    if (end > 0xffff_0000) throw new MemoryError(`address space full: ${name} needs ${size} bytes at 0x${start.toString(16)}`);
+    if (end > this.maxBytes) throw new MemoryError(`address space full: ${name} needs ${size} bytes at 0x${start.toString(16)}, past the ${this.maxBytes}-byte limit`);
     this.ensure(end);
     const region: Region = { name, start, end, writable: options.writable ?? true };
     this.regions.push(region);
@@ -95,6 +102,7 @@ export class AddressSpace {
   /** Reserve zeroed bytes for the runtime's own use, invisible to programs (no region). */
   reserve(size: number, align = 8): number {
     const start = alignUp(this.brk, align);
+    if (start + size > this.maxBytes) throw new MemoryError(`address space full: ${size} runtime bytes do not fit under the ${this.maxBytes}-byte limit`);
     this.ensure(start + size);
     this.brk = start + size;
     return start;
@@ -140,7 +148,12 @@ export class AddressSpace {
   private ensure(end: number): void {
     const have = this.memory.buffer.byteLength;
     if (end <= have) return;
-    this.memory.grow(Math.ceil((end - have) / PAGE_SIZE));
+    try {
+      this.memory.grow(Math.ceil((end - have) / PAGE_SIZE));
+    } catch (e) {
+      if (e instanceof RangeError) throw new MemoryError(`address space full: cannot grow to ${end} bytes (${e.message})`);
+      throw e;
+    }
     this.refreshViews();
   }
 

@@ -7,6 +7,7 @@ import { ScxError } from '../util/errors.ts';
 import { asmCommand, disasmCommand } from './asm.ts';
 import { conformanceCommand } from './conformance.ts';
 import { demoCommand } from './demo.ts';
+import { inspectCommand } from './inspect.ts';
 import { ExitStatus } from './exit.ts';
 
 export async function main(argv: string[]): Promise<number> {
@@ -18,6 +19,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(conformanceCommand)
     .command(asmCommand)
     .command(disasmCommand)
+    .command(inspectCommand)
     .command(demoCommand)
     .demandCommand(1, 'give a command')
     .strict()

@@ -77,3 +77,39 @@ describe('scx-sim CLI', () => {
     expect(usage.err).not.toMatch(STACK_LINE);
   });
 });
+
+describe('scx-sim inspect', () => {
+  const obj = join(ROOT, 'test/fixtures/loader/basic.bpf.o');
+
+  it('lists programs, maps, struct_ops wiring and CO-RE relocations', () => {
+    const r = cli('inspect', obj, '--json');
+    expect(r.code).toBe(0);
+    const d = JSON.parse(r.out);
+    expect(d.programs.map((p: { name: string; instructions: number }) => [p.name, p.instructions])).toEqual([
+      ['test_select', 64],
+      ['test_enqueue', 16],
+    ]);
+    expect(d.maps.find((m: { name: string }) => m.name === 'counts')).toEqual({ name: 'counts', type: 'array', keySize: 4, valueSize: 8, maxEntries: 4, flags: '0x0 ()' });
+    expect(d.structOps[0].callbacks).toEqual({ select_cpu: 'test_select', enqueue: 'test_enqueue' });
+    expect(d.structOps[0].fields).toMatchObject({ timeout_ms: 5000, name: 'test' });
+    expect(d.coreRelocations.length).toBe(4);
+  });
+
+  it('interleaves C source lines with the disassembly', () => {
+    const r = cli('inspect', obj, '--disasm');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('; bpf_loop(5, add_cb, &sum, 0);  (./basic.bpf.c:71)');
+    expect(r.out).toContain('call 181  # bpf_loop');
+  });
+
+  it('reports a corrupt object in one line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scx-inspect-'));
+    const bad = join(dir, 'bad.o');
+    const bytes = readFileSync(obj);
+    bytes[18] = 62;
+    writeFileSync(bad, bytes);
+    const r = cli('inspect', bad);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`scx-sim: ${bad}: not a BPF object: e_machine is 62 (x86-64), expected 247 (BPF)\n`);
+  });
+});
