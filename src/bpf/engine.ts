@@ -22,6 +22,15 @@ export interface ExecOptions {
 /** A program ready to run on one engine. */
 export interface Executable {
   run(args?: readonly bigint[]): RunResult;
+  /**
+   * The hot path for callbacks: r1 = `ctx` (an address), r0's low 32 bits returned as a signed
+   * int; the full r0 is in the call area's first word afterwards.
+   */
+  runCtx(ctx: number): number;
+  /** Instructions executed by the last run (0 when the engine does not count). */
+  lastInsnCount(): number;
+  /** Run the function starting at `slot` as a top-level invocation (a timer callback). */
+  runFunction(slot: number, args?: readonly bigint[]): RunResult;
 }
 
 export function prepare(engine: EngineName, insns: readonly Insn[], mem: AddressSpace, options: ExecOptions = {}): Executable {

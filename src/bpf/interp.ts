@@ -136,6 +136,22 @@ export class Interpreter {
     this.maxInsns = options.maxInsns ?? 1e9;
   }
 
+  private lastCount = 0;
+
+  runCtx(ctx: number): number {
+    const r0 = this.run([BigInt(ctx)]).r0;
+    this.mem.view.setBigUint64(this.mem.callArea, r0, true);
+    return Number(BigInt.asIntN(32, r0));
+  }
+
+  lastInsnCount(): number {
+    return this.lastCount;
+  }
+
+  runFunction(slot: number, args: readonly bigint[] = []): RunResult {
+    return this.run(args, slot);
+  }
+
   /**
    * Run from slot `entry` with r1..r5 = `args` (missing ones are 0), in call frame `baseDepth`
    * (above 0 when a helper calls back into the program).
@@ -254,7 +270,10 @@ export class Interpreter {
 
       if (cls === CLS_JMP || cls === CLS_JMP32) {
         if (op === OP_EXIT) {
-          if (depth === baseDepth) return { r0: r[0], insns: count };
+          if (depth === baseDepth) {
+            if (baseDepth === 0) this.lastCount = count;
+            return { r0: r[0], insns: count };
+          }
           const frame = frames.pop()!;
           [r[6], r[7], r[8], r[9], r[10]] = frame.saved;
           mayGoto = frame.mayGoto;
