@@ -9,23 +9,27 @@ import type { KfuncDef } from '../bpf/kfuncs/kfunc.ts';
 import type { Kernel, Machine } from '../bpf/loader.ts';
 import { AddressSpace } from '../bpf/memory.ts';
 import { KERNEL_TYPES, NR_CPUS } from './kernel-types.ts';
+import { scxKfuncs } from './ext/kfunc-protos.ts';
 
 /** Makes the kfuncs of one object (bound to its memory and the machine). */
 export type KfuncProvider = (mem: AddressSpace, machine: Machine) => KfuncDef[];
-
-export interface KernelConfig {
-  /** Linux version the kernel presents, e.g. [6, 12, 0]. */
-  version?: [number, number, number];
-  hz?: number;
-  /** Extra kfunc sets (the sched_ext core adds its own). */
-  kfuncs?: KfuncProvider[];
-}
 
 const GENERIC_KFUNCS: KfuncProvider[] = [
   (mem) => iterNumKfuncs(mem),
   (mem, machine) => cpumaskKfuncs({ mem, nrCpuIds: machine.nrCpus, currentCpu: () => machine.currentCpu() }),
   () => rcuKfuncs(),
 ];
+
+export interface KernelConfig {
+  /** Linux version the kernel presents, e.g. [6, 12, 0]. */
+  version?: [number, number, number];
+  hz?: number;
+  /**
+   * The sched_ext kfuncs, bound to one object (the simulator's core provides them); without it,
+   * the kfuncs exist (objects load and can be inspected) but fail when called.
+   */
+  scx?: KfuncProvider;
+}
 
 export class SimKernel implements Kernel {
   readonly btf: Btf;
@@ -34,7 +38,7 @@ export class SimKernel implements Kernel {
   private readonly config = new Map<string, bigint>();
 
   constructor(cfg: KernelConfig = {}) {
-    this.providers = [...GENERIC_KFUNCS, ...(cfg.kfuncs ?? [])];
+    this.providers = [...GENERIC_KFUNCS, cfg.scx ?? (() => scxKfuncs())];
     const builder = new BtfBuilder();
     for (const t of KERNEL_TYPES) builder.add(t);
     // Prototypes do not depend on the object: list them once against a scratch memory.
