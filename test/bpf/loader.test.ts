@@ -98,4 +98,18 @@ describe('loading a clang-built object', () => {
     );
     expect(() => openObject(bytes(), 'basic.bpf.o').setGlobal('slice', 1)).toThrow(LoadError);
   });
+
+  it('names an unknown helper and an unsupported map type', () => {
+    // Turn `call 1` (bpf_map_lookup_elem, instruction 16 of test_select) into helper 9999.
+    const b = bytes();
+    expect([b[240], b[244]]).toEqual([0x85, 1]);
+    new DataView(b.buffer).setInt32(244, 9999, true);
+    expect(() => loadObject(b, 'basic.bpf.o', new SimKernel(), machine())).toThrow(
+      "basic.bpf.o: program 'test_select', instruction 16: unknown helper id 9999 (the simulated kernel has no such helper)",
+    );
+    const badMap = new Uint8Array(readFileSync(resolve(__dirname, '../fixtures/loader/bad-map.bpf.o')));
+    expect(() => loadObject(badMap, 'bad-map.bpf.o', new SimKernel(), machine())).toThrow(
+      "bad-map.bpf.o: map 'routes' (lpm_trie): map type 11 is not implemented by scx-sim",
+    );
+  });
 });
