@@ -3,11 +3,11 @@
  * by construction the ones the simulator uses in memory, plus a FUNC entry per kfunc (its id is
  * what a kfunc call instruction carries).
  */
-import { Btf, BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, LINKAGE_GLOBAL, type BtfType } from './btf.ts';
+import { Btf, BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, LINKAGE_GLOBAL, emptyType, type BtfType } from './btf.ts';
 import { layout, type CType, type FuncProtoType } from './ctypes.ts';
 
 export class BtfBuilder {
-  private readonly types: BtfType[] = [blank(0, 'void', '')];
+  private readonly types: BtfType[] = [emptyType(0, 'void', '')];
   private readonly ids = new Map<CType, number>();
 
   /** The id of a type, adding it (and what it refers to) on first use. */
@@ -16,7 +16,7 @@ export class BtfBuilder {
     const known = this.ids.get(t);
     if (known !== undefined) return known;
     const id = this.types.length;
-    const b = blank(id, t.kind === 'func_proto' ? 'func_proto' : t.kind, 'name' in t ? t.name : '');
+    const b = emptyType(id, t.kind === 'func_proto' ? 'func_proto' : t.kind, 'name' in t ? t.name : '');
     this.types.push(b);
     this.ids.set(t, id);
     switch (t.kind) {
@@ -59,7 +59,7 @@ export class BtfBuilder {
   private addConst(t: CType): number {
     const inner = this.add(t);
     const id = this.types.length;
-    const b = blank(id, 'const', '');
+    const b = emptyType(id, 'const', '');
     b.type = inner;
     this.types.push(b);
     return id;
@@ -69,7 +69,7 @@ export class BtfBuilder {
   addFunc(name: string, proto: FuncProtoType): number {
     const protoId = this.add(proto);
     const id = this.types.length;
-    const b = blank(id, 'func', name);
+    const b = emptyType(id, 'func', name);
     b.type = protoId;
     b.linkage = LINKAGE_GLOBAL;
     this.types.push(b);
@@ -79,27 +79,4 @@ export class BtfBuilder {
   build(): Btf {
     return new Btf(this.types.slice(), new Uint8Array([0]));
   }
-}
-
-function blank(id: number, kind: BtfType['kind'], name: string): BtfType {
-  return {
-    id,
-    kind,
-    name,
-    size: 0,
-    type: 0,
-    encoding: 0,
-    bits: 0,
-    bitOffset: 0,
-    members: [],
-    elemType: 0,
-    indexType: 0,
-    nelems: 0,
-    values: [],
-    params: [],
-    linkage: 0,
-    vars: [],
-    kindFlag: false,
-    componentIdx: -1,
-  };
 }

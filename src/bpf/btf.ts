@@ -222,7 +222,8 @@ export class Btf implements CoreBtf {
   }
 }
 
-function emptyType(id: number, kind: BtfKindName, name: string): BtfType {
+/** A type with every field at its zero value, to be filled in. */
+export function emptyType(id: number, kind: BtfKindName, name: string): BtfType {
   return {
     id,
     kind,

@@ -136,10 +136,7 @@ export class ArrayMap extends BpfMap {
   lookupUserPerCpu(key: Uint8Array): Uint8Array[] | undefined {
     if (!this.percpu) throw this.error('lookupUserPerCpu needs a per-CPU map', EINVAL);
     const all = this.lookupUser(key);
-    if (!all) return undefined;
-    const out: Uint8Array[] = [];
-    for (let c = 0; c < this.env.nrCpus; c++) out.push(all.slice(c * this.valueStride, c * this.valueStride + this.valueSize));
-    return out;
+    return all && this.splitPerCpu(all, this.valueStride);
   }
 
   /**

@@ -175,10 +175,7 @@ export class HashMap extends BpfMap {
   lookupUserPerCpu(key: Uint8Array): Uint8Array[] | undefined {
     if (!this.percpu) throw this.error('lookupUserPerCpu needs a per-CPU map', EINVAL);
     const all = this.lookupUser(key);
-    if (!all) return undefined;
-    const out: Uint8Array[] = [];
-    for (let c = 0; c < this.env.nrCpus; c++) out.push(all.slice(c * this.valueStride, c * this.valueStride + this.valueSize));
-    return out;
+    return all && this.splitPerCpu(all, this.valueStride);
   }
 
   override updateUser(key: Uint8Array, value: Uint8Array, flags = 0): void {

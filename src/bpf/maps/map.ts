@@ -600,6 +600,13 @@ export abstract class BpfMap {
     return out;
   }
 
+  /** Split a per-CPU copy (each CPU's value padded to `stride`) into one value per CPU. */
+  protected splitPerCpu(all: Uint8Array, stride: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let c = 0; c < this.env.nrCpus; c++) out.push(all.slice(c * stride, c * stride + this.valueSize));
+    return out;
+  }
+
   /** The flags of a user-side lookup: 0, or BPF_F_LOCK when the value has a spin lock. */
   protected checkLookupFlags(flags: number): void {
     if (flags & ~BPF_F_LOCK || (flags & BPF_F_LOCK && !this.fields.hasSpinLock)) {
