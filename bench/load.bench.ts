@@ -7,7 +7,7 @@ import { Bench } from 'tinybench';
 import { mkdirSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { load, openObject, type Machine } from '../src/bpf/loader.ts';
+import { idleMachine, load, openObject } from '../src/bpf/loader.ts';
 import { SimKernel } from '../src/sched/kernel.ts';
 import { writeFileAtomic } from '../src/util/fs.ts';
 
@@ -23,14 +23,7 @@ const objects = [
   'test/fixtures/loader/basic.bpf.o',
 ];
 
-const machine: Machine = {
-  nrCpus: 64,
-  currentCpu: () => 0,
-  random: () => 0,
-  trace: () => {},
-  timers: { arm: () => {}, disarm: () => {}, running: () => undefined },
-  isTask: () => false,
-};
+const machine = idleMachine(64);
 
 const kernel = new SimKernel();
 const rows: { object: string; engine: string; msPerLoad: number; programs: number; instructions: number }[] = [];

@@ -54,6 +54,21 @@ export interface Machine {
   isTask(addr: number): boolean;
 }
 
+/**
+ * A machine for loading without simulating: one CPU, a fixed clock, no timers firing. Tools
+ * (inspect, benchmarks) and tests start from it and override what they need.
+ */
+export function idleMachine(nrCpus = 1): Machine {
+  return {
+    nrCpus,
+    currentCpu: () => 0,
+    random: () => 0,
+    trace: () => {},
+    timers: { arm: () => {}, disarm: () => {}, running: () => undefined },
+    isTask: () => false,
+  };
+}
+
 export interface LoadOptions {
   engine?: EngineName;
   /** Kernel-mode structural checks (default) or permissive. */

@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { formatInsn, forEachInsn } from '../bpf/asm.ts';
 import { CALL_HELPER, OP_CALL } from '../bpf/isa.ts';
 import { HelperId } from '../bpf/kernel-helpers.ts';
-import { load, openObject, type LoadedObject, type Machine } from '../bpf/loader.ts';
+import { idleMachine, load, openObject, type LoadedObject } from '../bpf/loader.ts';
 import { formatMapFlags, mapTypeName } from '../bpf/maps/map.ts';
 import { readInput } from '../bpf/program-file.ts';
 import { SimKernel } from '../sched/kernel.ts';
@@ -14,16 +14,6 @@ interface Args {
 }
 
 const HELPER_NAMES = new Map<number, string>(Object.entries(HelperId).map(([name, id]) => [id, `bpf_${name}`]));
-
-/** A machine that is never asked to run anything: inspect only loads. */
-const IDLE_MACHINE: Machine = {
-  nrCpus: 1,
-  currentCpu: () => 0,
-  random: () => 0,
-  trace: () => {},
-  timers: { arm: () => {}, disarm: () => {}, running: () => undefined },
-  isTask: () => false,
-};
 
 export function describeObject(loaded: LoadedObject) {
   const obj = loaded.object;
@@ -95,7 +85,7 @@ export const inspectCommand: CommandModule<object, Args> = {
       .option('disasm', { type: 'boolean', default: false, describe: 'print each program with its C source lines' }),
   handler: (args) => {
     const obj = openObject(new Uint8Array(readInput(args.file)), args.file);
-    const loaded = load(obj, new SimKernel(), IDLE_MACHINE, { engine: 'interp' });
+    const loaded = load(obj, new SimKernel(), idleMachine(), { engine: 'interp' });
     const d = describeObject(loaded);
     const out: string[] = [];
     if (args.json) {

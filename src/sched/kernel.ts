@@ -6,7 +6,7 @@ import { BtfBuilder } from '../bpf/btf-build.ts';
 import type { Btf } from '../bpf/btf.ts';
 import { cpumaskKfuncs, iterNumKfuncs, rcuKfuncs } from '../bpf/kfuncs/generic.ts';
 import type { KfuncDef } from '../bpf/kfuncs/kfunc.ts';
-import type { Kernel, Machine } from '../bpf/loader.ts';
+import { idleMachine, type Kernel, type Machine } from '../bpf/loader.ts';
 import { AddressSpace } from '../bpf/memory.ts';
 import { KERNEL_TYPES, NR_CPUS } from './kernel-types.ts';
 import { scxKfuncs } from './ext/kfunc-protos.ts';
@@ -43,14 +43,7 @@ export class SimKernel implements Kernel {
     for (const t of KERNEL_TYPES) builder.add(t);
     // Prototypes do not depend on the object: list them once against a scratch memory.
     const scratch = new AddressSpace();
-    const probe: Machine = {
-      nrCpus: 1,
-      currentCpu: () => 0,
-      random: () => 0,
-      trace: () => {},
-      timers: { arm: () => {}, disarm: () => {}, running: () => undefined },
-      isTask: () => false,
-    };
+    const probe = idleMachine();
     for (const provider of this.providers) {
       for (const k of provider(scratch, probe)) {
         if (this.funcIds.has(k.name)) throw new Error(`kfunc ${k.name} is defined twice`);

@@ -2,20 +2,13 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { load, openObject, type Machine } from '../../src/bpf/loader.ts';
+import { idleMachine, load, openObject } from '../../src/bpf/loader.ts';
 import { SimKernel } from '../../src/sched/kernel.ts';
 import { ScxError } from '../../src/util/errors.ts';
 
 const ORIGINAL = new Uint8Array(readFileSync(resolve(__dirname, '../fixtures/loader/basic.bpf.o')));
 const kernel = new SimKernel();
-const machine: Machine = {
-  nrCpus: 2,
-  currentCpu: () => 0,
-  random: () => 0,
-  trace: () => {},
-  timers: { arm: () => {}, disarm: () => {}, running: () => undefined },
-  isTask: () => false,
-};
+const machine = idleMachine(2);
 
 /** Load a (possibly corrupt) object: it loads, or fails with a one-line user error. */
 function tryLoad(bytes: Uint8Array): 'ok' | string {

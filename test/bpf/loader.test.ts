@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fieldOf } from '../../src/bpf/ctypes.ts';
-import { LoadError, load, loadObject, openObject, type Machine } from '../../src/bpf/loader.ts';
+import { idleMachine, LoadError, load, loadObject, openObject, type Machine } from '../../src/bpf/loader.ts';
 import type { ArrayMap } from '../../src/bpf/maps/array.ts';
 import { SimKernel } from '../../src/sched/kernel.ts';
 import { taskStruct } from '../../src/sched/kernel-types.ts';
@@ -10,16 +10,7 @@ import { taskStruct } from '../../src/sched/kernel-types.ts';
 const FIXTURE = resolve(__dirname, '../fixtures/loader/basic.bpf.o');
 const bytes = () => new Uint8Array(readFileSync(FIXTURE));
 
-function machine(trace: string[] = []): Machine {
-  return {
-    nrCpus: 4,
-    currentCpu: () => 0,
-    random: () => 4,
-    trace: (line) => trace.push(line),
-    timers: { arm: () => {}, disarm: () => {}, running: () => undefined },
-    isTask: () => true,
-  };
-}
+const machine = (trace: string[] = []): Machine => ({ ...idleMachine(4), trace: (line) => trace.push(line), isTask: () => true });
 
 describe('loading a clang-built object', () => {
   it('finds programs, globals, maps and the struct_ops variable', () => {

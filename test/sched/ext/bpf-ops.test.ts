@@ -2,20 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fieldOf } from '../../../src/bpf/ctypes.ts';
-import { load, openObject, type Machine } from '../../../src/bpf/loader.ts';
+import { idleMachine, load, openObject, type Machine } from '../../../src/bpf/loader.ts';
 import { CALLBACKS, schedExtOpsOf } from '../../../src/sched/ext/bpf-ops.ts';
 import { SimKernel } from '../../../src/sched/kernel.ts';
 import { taskStruct } from '../../../src/sched/kernel-types.ts';
 
 const FIXTURE = resolve(__dirname, '../../fixtures/loader/basic.bpf.o');
-const machine = (trace: string[] = []): Machine => ({
-  nrCpus: 4,
-  currentCpu: () => 0,
-  random: () => 0,
-  trace: (l) => trace.push(l),
-  timers: { arm: () => {}, disarm: () => {}, running: () => undefined },
-  isTask: () => true,
-});
+const machine = (trace: string[] = []): Machine => ({ ...idleMachine(4), trace: (line) => trace.push(line), isTask: () => true });
 
 describe('struct sched_ext_ops from a BPF object', () => {
   it('lists the kernel callbacks in order with their argument counts', () => {

@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fieldOf } from '../../../src/bpf/ctypes.ts';
 import type { HelperFn } from '../../../src/bpf/helpers.ts';
-import { load, openObject, type Machine } from '../../../src/bpf/loader.ts';
+import { idleMachine, load, openObject, type Machine } from '../../../src/bpf/loader.ts';
 import { schedExtOpsOf } from '../../../src/sched/ext/bpf-ops.ts';
 import { scxKfuncs } from '../../../src/sched/ext/kfunc-protos.ts';
 import { SimKernel } from '../../../src/sched/kernel.ts';
@@ -11,14 +11,7 @@ import { taskStruct } from '../../../src/sched/kernel-types.ts';
 
 const ROOT = resolve(__dirname, '../../..');
 const SCHEDULERS = readdirSync(join(ROOT, 'schedulers')).filter((f) => f.endsWith('.bpf.o')).sort();
-const machine: Machine = {
-  nrCpus: 4,
-  currentCpu: () => 0,
-  random: () => 0,
-  trace: () => {},
-  timers: { arm: () => {}, disarm: () => {}, running: () => undefined },
-  isTask: () => true,
-};
+const machine: Machine = { ...idleMachine(4), isTask: () => true };
 const SCX_DSQ_LOCAL = 0x8000000000000002n;
 const SLICE_DFL = 20_000_000n;
 
