@@ -17,6 +17,7 @@ import { ScxError } from '../util/errors.ts';
 import { CORE_KIND_NAMES, CORE_POISON_HELPER, indexByName, patchInstruction, resolveRelocation, type CoreBtf, type CoreResult } from './core.ts';
 import { parseElf, R_BPF_64_32, R_BPF_64_64, R_BPF_64_ABS32, R_BPF_64_ABS64, SHN_UNDEF, SHT_NOBITS, SHT_PROGBITS, STB_WEAK, STT_FUNC, STT_SECTION, type ElfFile, type ElfRelocation, type ElfSection, type ElfSymbol } from './elf.ts';
 import { prepare, DEFAULT_ENGINE, type EngineName, type Executable } from './engine.ts';
+import { BpfRuntimeError } from './interp.ts';
 import { HelperError, helperTable, type HelperDef, type HelperTable } from './helpers.ts';
 import { CALL_HELPER, CALL_KFUNC, CALL_LOCAL, INSN_SIZE, OP_CALL, OP_LDDW, PSEUDO_FUNC, PSEUDO_MAP_VALUE, PSEUDO_MAP_FD, PSEUDO_BTF_ID, decode, splitImm64, type Insn } from './isa.ts';
 import { allocKernelWords, kernelHelpers, type KernelWords, type TimerService, type TimerState } from './kernel-helpers.ts';
@@ -405,7 +406,7 @@ function loadUnchecked(obj: BpfObject, kernel: Kernel, machine: Machine, options
       }
       throw e;
     }
-    const exe = prepare(options.engine ?? DEFAULT_ENGINE, linked.insns, loaded.mem, { helpers, kfuncs });
+    const exe = withSourceLines(prepare(options.engine ?? DEFAULT_ENGINE, linked.insns, loaded.mem, { helpers, kfuncs }), prog.name, linked.lines);
     loaded.programs.set(prog.name, {
       name: prog.name,
       section: prog.section,
@@ -418,6 +419,35 @@ function loadUnchecked(obj: BpfObject, kernel: Kernel, machine: Machine, options
     });
   }
   return loaded;
+}
+
+/** A fault while a loaded program runs, naming the program and the C source line. */
+export class ProgramFault extends ScxError {
+  constructor(
+    readonly program: string,
+    readonly fault: BpfRuntimeError,
+    readonly line: LineInfo | undefined,
+  ) {
+    super(`program '${program}', ${fault.message}${line ? ` at ${line.file}:${line.line}: ${line.text.trim()}` : ''}`);
+  }
+}
+
+/** Faults carry the instruction index; add the program and its C source line. */
+function withSourceLines(exe: Executable, program: string, lines: (LineInfo | undefined)[]): Executable {
+  const mapped = <T>(run: () => T): T => {
+    try {
+      return run();
+    } catch (e) {
+      if (e instanceof BpfRuntimeError) throw new ProgramFault(program, e, lines[e.pc]);
+      throw e;
+    }
+  };
+  return {
+    run: (args) => mapped(() => exe.run(args)),
+    runCtx: (ctx) => mapped(() => exe.runCtx(ctx)),
+    runFunction: (slot, args) => mapped(() => exe.runFunction(slot, args)),
+    lastInsnCount: () => exe.lastInsnCount(),
+  };
 }
 
 /** `.kconfig` externs: a data area filled from the kernel's configuration. */

@@ -90,6 +90,15 @@ describe('loading a clang-built object', () => {
     expect(() => openObject(bytes(), 'basic.bpf.o').setGlobal('slice', 1)).toThrow(LoadError);
   });
 
+  it('names the program and C source line of a fault at run time', () => {
+    const loaded = loadObject(bytes(), 'basic.bpf.o', new SimKernel(), machine());
+    // ctx[0] = 0: the task pointer is NULL, so the first use of p faults.
+    const ctx = loaded.mem.alloc('ctx', 24).start;
+    expect(() => loaded.programs.get('test_select')!.exe.run([BigInt(ctx)])).toThrow(
+      /^program 'test_select', instruction 25 \(stxdw \[%r6\+168\], %r1\): write of 8 bytes at 0xa8: NULL pointer dereference at \.\/basic\.bpf\.c:75: p->scx\.slice = slice_ns;$/,
+    );
+  });
+
   it('names an unknown helper and an unsupported map type', () => {
     // Turn `call 1` (bpf_map_lookup_elem, instruction 16 of test_select) into helper 9999.
     const b = bytes();
