@@ -23,7 +23,21 @@ export interface HelperDef {
   readonly inline?: HelperInline;
 }
 
-export type HelperInline = { kind: 'const'; value: bigint } | { kind: 'load'; addr: number; size: 4 | 8 };
+export type HelperInline =
+  | { kind: 'const'; value: bigint }
+  | { kind: 'load'; addr: number; size: 4 | 8 }
+  | ArrayLookupInline;
+
+/**
+ * bpf_map_lookup_elem on array maps, done in Wasm when r1 is one of these maps: bounds check
+ * and address arithmetic (per-CPU arrays add the current CPU's copy, read from `cpuAddr`).
+ * Other maps still call `fn`.
+ */
+export interface ArrayLookupInline {
+  kind: 'arrayLookup';
+  cpuAddr: number;
+  maps: readonly { addr: number; base: number; stride: number; cpuStride: number; maxEntries: number }[];
+}
 
 /** A helper returning a constant (e.g. a fixed configuration value). */
 export function constHelper(id: number, name: string, value: bigint): HelperDef {

@@ -18,15 +18,15 @@ import { CORE_KIND_NAMES, CORE_POISON_HELPER, indexByName, patchInstruction, res
 import { parseElf, R_BPF_64_32, R_BPF_64_64, R_BPF_64_ABS32, R_BPF_64_ABS64, SHN_UNDEF, SHT_NOBITS, SHT_PROGBITS, STB_WEAK, STT_FUNC, STT_SECTION, type ElfFile, type ElfRelocation, type ElfSection, type ElfSymbol } from './elf.ts';
 import { prepare, DEFAULT_ENGINE, type EngineName, type Executable } from './engine.ts';
 import { BpfRuntimeError } from './interp.ts';
-import { HelperError, helperTable, type HelperDef, type HelperTable } from './helpers.ts';
+import { HelperError, helperTable, type ArrayLookupInline, type HelperDef, type HelperTable } from './helpers.ts';
 import { CALL_HELPER, CALL_KFUNC, CALL_LOCAL, INSN_SIZE, OP_CALL, OP_LDDW, PSEUDO_FUNC, PSEUDO_MAP_VALUE, PSEUDO_MAP_FD, PSEUDO_BTF_ID, decode, splitImm64, type Insn } from './isa.ts';
-import { allocKernelWords, kernelHelpers, type KernelWords, type TimerService, type TimerState } from './kernel-helpers.ts';
+import { HelperId, allocKernelWords, kernelHelpers, type KernelWords, type TimerService, type TimerState } from './kernel-helpers.ts';
 import type { KfuncDef } from './kfuncs/kfunc.ts';
 import { AddressSpace, codeAddress } from './memory.ts';
 import { createGlobalDataMap, createMap } from './maps/index.ts';
 import { KMALLOC_MAX_SIZE, type BpfMap, type MapEnv } from './maps/map.ts';
 import { RingBufMap } from './maps/ringbuf.ts';
-import type { ArrayMap } from './maps/array.ts';
+import { ArrayMap as ArrayMapClass, type ArrayMap } from './maps/array.ts';
 import { sectionKind, type SectionKind } from './sections.ts';
 import { checkStructure, VerifierError } from './verifier/structure.ts';
 import { objectBtf, type LineInfo, type ObjectBtf, type BtfVarInfo } from './btf-view.ts';
@@ -297,8 +297,24 @@ export class LoadedObject {
     this.dataMaps.set(section, map);
   }
 
+  /**
+   * The CPU running a program: the kernel word the simulator sets before each call, which the
+   * JIT also reads inline (bpf_get_smp_processor_id, per-CPU array lookups).
+   */
+  currentCpu(): number {
+    return this.mem.view.getUint32(this.words.cpuAddr, true);
+  }
+
   mapEnv(): MapEnv {
-    return { mem: this.mem, nrCpus: this.machine.nrCpus, currentCpu: () => this.machine.currentCpu() };
+    return { mem: this.mem, nrCpus: this.machine.nrCpus, currentCpu: () => this.currentCpu() };
+  }
+
+  /** bpf_map_lookup_elem's inline form: every array map of the object. */
+  arrayLookupInline(): ArrayLookupInline {
+    const maps = [...this.maps.values()]
+      .filter((m): m is ArrayMap => m instanceof ArrayMapClass)
+      .map((m) => ({ addr: this.addressOfMap(m), ...m.layout }));
+    return { kind: 'arrayLookup', cpuAddr: this.words.cpuAddr, maps };
   }
 }
 
@@ -337,7 +353,7 @@ function loadUnchecked(obj: BpfObject, kernel: Kernel, machine: Machine, options
   const kconfig = buildKconfig(obj, loaded, kernel);
 
   const targetIndex = indexByName(kernel.btf);
-  const kfuncDefs = kernel.kfuncs(loaded.mem, machine);
+  const kfuncDefs = kernel.kfuncs(loaded.mem, { ...machine, currentCpu: () => loaded.currentCpu() });
   const kfuncTable = helperTable(
     kfuncDefs.map((d) => ({ id: kernel.kfuncId(d.name) ?? 0, name: d.name, fn: d.fn })).filter((d) => d.id > 0),
   );
@@ -387,6 +403,8 @@ function loadUnchecked(obj: BpfObject, kernel: Kernel, machine: Machine, options
       },
       prog.name,
     );
+    const lookup = helperDefs.findIndex((d) => d.id === HelperId.map_lookup_elem);
+    helperDefs[lookup] = { ...helperDefs[lookup], inline: loaded.arrayLookupInline() };
     helperDefs.push({
       id: CORE_POISON_HELPER,
       name: 'CO-RE poison',

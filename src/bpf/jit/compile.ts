@@ -78,7 +78,7 @@ import {
   type Insn,
 } from '../isa.ts';
 import { formatInsn } from '../asm.ts';
-import type { HelperInline, HelperTable } from '../helpers.ts';
+import type { ArrayLookupInline, HelperInline, HelperTable } from '../helpers.ts';
 import { codeAddress, GUARD_SIZE, type AddressSpace } from '../memory.ts';
 import { checkStructure } from '../verifier/structure.ts';
 import { MAY_GOTO_BUDGET } from '../interp.ts';
@@ -975,7 +975,7 @@ class FunctionEmitter {
     }
     const kind = insn.src === CALL_KFUNC ? 'kfunc' : 'helper';
     const inline = this.c.inlineOf(kind, insn.imm);
-    if (inline) {
+    if (inline && inline.kind !== 'arrayLookup') {
       if (inline.kind === 'const') this.i64c(inline.value);
       else {
         this.i32c(inline.addr);
@@ -985,12 +985,63 @@ class FunctionEmitter {
       this.set(0);
       return;
     }
-    const imported = this.c.helperImport(kind, insn.imm, pc);
+    if (inline) {
+      this.arrayLookup(pc, inline, kind, insn.imm);
+      return;
+    }
+    this.importedCall(pc, kind, insn.imm);
+  }
+
+  private importedCall(pc: number, kind: 'helper' | 'kfunc', id: number): void {
+    const imported = this.c.helperImport(kind, id, pc);
     this.spillArgs();
     this.i32c(pc);
     this.pushFp32();
     this.code.byte(Op.call).u32(imported);
     this.loadResult();
+  }
+
+  /**
+   * r1 == one of the known array maps: r0 = key < max_entries ? base + key * stride (+ this CPU's
+   * copy) : 0, with the key read through r2 like any load. Any other map: the helper call.
+   */
+  private arrayLookup(pc: number, inline: ArrayLookupInline, kind: 'helper' | 'kfunc', id: number): void {
+    let open = 0;
+    for (const m of inline.maps) {
+      this.get(1);
+      this.i64c(m.addr);
+      this.op(Op.i64_eq);
+      this.code.byte(Op.if).byte(VOID);
+      open++;
+      const offset = this.address(pc, 2, 0, 4);
+      this.op(Op.i64_load32_u);
+      this.memarg(4, offset);
+      this.lset(this.t64b);
+      this.lget(this.t64b);
+      this.i64c(m.maxEntries);
+      this.op(Op.i64_lt_u);
+      this.code.byte(Op.if).byte(I64);
+      this.lget(this.t64b);
+      this.i64c(m.stride);
+      this.op(Op.i64_mul);
+      this.i64c(m.base);
+      this.op(Op.i64_add);
+      if (m.cpuStride) {
+        this.i32c(inline.cpuAddr);
+        this.op(Op.i64_load32_u);
+        this.memarg(4, 0);
+        this.i64c(m.cpuStride);
+        this.op(Op.i64_mul);
+        this.op(Op.i64_add);
+      }
+      this.op(Op.else);
+      this.i64c(0);
+      this.op(Op.end);
+      this.set(0);
+      this.op(Op.else);
+    }
+    this.importedCall(pc, kind, id);
+    for (let i = 0; i < open; i++) this.op(Op.end);
   }
 
   private callx(pc: number, insn: Insn): void {
@@ -1106,7 +1157,9 @@ class Compiler {
         const name = `${kind}_${insn.imm}`;
         const table = kind === 'kfunc' ? this.options.kfuncs : this.options.helpers;
         if (!table?.has(insn.imm)) throw new JitError(pc, insns, `unknown ${kind} ${insn.imm}`);
-        if (!this.helperIndex.has(name) && !table.get(insn.imm)!.inline) {
+        const inl = table.get(insn.imm)!.inline;
+        // Array lookups are inlined only for known maps; other maps still need the call.
+        if (!this.helperIndex.has(name) && (!inl || inl.kind === 'arrayLookup')) {
           this.helperIndex.set(name, this.module.importFunc('env', name, { params: [I32, I32], results: [] }));
           this.helperImports.push({ name, kind, id: insn.imm });
         }
