@@ -13,7 +13,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assemble } from '../src/bpf/asm.ts';
-import { helperTable, wordHelper } from '../src/bpf/helpers.ts';
+import { helperTable, wordHelper, type HelperDef } from '../src/bpf/helpers.ts';
+import { createMap } from '../src/bpf/maps/index.ts';
+import { MapType } from '../src/bpf/maps/map.ts';
+import type { ArrayMap } from '../src/bpf/maps/array.ts';
 import type { Insn } from '../src/bpf/isa.ts';
 import { Interpreter } from '../src/bpf/interp.ts';
 import { JitProgram, type JitOptions } from '../src/bpf/jit/runtime.ts';
@@ -22,7 +25,10 @@ import { writeFileAtomic } from '../src/util/fs.ts';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '../results/bench/jit.json');
 
-const PROGRAMS: { name: string; source: string; expect: bigint; inlineClock?: boolean }[] = [
+/** Replaced by the address of the lookup benchmark's map, which differs per address space. */
+const MAP_ADDR_PLACEHOLDER = '@MAP@';
+
+const PROGRAMS: { name: string; source: string; expect: bigint; inlineClock?: boolean; arrayMap?: boolean }[] = [
   {
     name: 'sum-loop',
     source: `
@@ -102,6 +108,42 @@ const PROGRAMS: { name: string; source: string; expect: bigint; inlineClock?: bo
 ];
 // The helper loop again with the clock helper inlined by the JIT.
 PROGRAMS.push({ ...PROGRAMS[PROGRAMS.length - 1], name: 'helper-inlined', inlineClock: true });
+// 1,000,000 bpf_map_lookup_elem calls on a 4-entry array map (values 1..4), summed.
+PROGRAMS.push({
+  name: 'array-lookup',
+  arrayMap: true,
+  source: `
+      mov %r6, 1000000
+      mov %r7, 0
+    loop:
+      mov %r1, %r6
+      and %r1, 3
+      stxw [%r10-4], %r1
+      lddw %r1, ${MAP_ADDR_PLACEHOLDER}
+      mov %r2, %r10
+      add %r2, -4
+      call 1
+      jeq %r0, 0, skip
+      ldxdw %r1, [%r0]
+      add %r7, %r1
+    skip:
+      sub %r6, 1
+      jne %r6, 0, loop
+      mov %r0, %r7
+      exit`,
+  expect: 250000n * (1n + 2n + 3n + 4n),
+});
+
+
+function withArrayMap(mem: AddressSpace, jit: boolean) {
+  const map = createMap({ name: 'arr', type: MapType.ARRAY, keySize: 4, valueSize: 8, maxEntries: 4, flags: 0 }, { mem, nrCpus: 1, currentCpu: () => 0 }) as ArrayMap;
+  for (let i = 0; i < 4; i++) map.updateUser(Uint8Array.of(i, 0, 0, 0), Uint8Array.of(i + 1, 0, 0, 0, 0, 0, 0, 0));
+  const addr = mem.alloc('map arr', 8, { writable: false }).start;
+  const cpu = mem.reserve(8);
+  const def: HelperDef = { id: 1, name: 'map_lookup_elem', fn: (c) => map.lookup(c.ptr(2)) };
+  const inline = { kind: 'arrayLookup' as const, cpuAddr: cpu, maps: [{ addr, ...map.layout }] };
+  return { addr, helpers: helperTable([jit ? { ...def, inline } : def]) };
+}
 
 /** Stands in for bpf_ktime_get_ns: a constant clock keeps the result checkable. */
 const HELPERS = helperTable([{ id: 5, name: 'ktime_get_ns', fn: () => 7 }]);
@@ -127,18 +169,18 @@ const rows: Row[] = [];
 
 type Runner = { run(args?: readonly bigint[]): { r0: bigint; insns: number } };
 
-function engines(insns: Insn[], inline = false): { engine: Row['engine']; variant?: string; make: () => Runner }[] {
-  const helpers = (mem: AddressSpace) => (inline ? inlineClock(mem) : HELPERS);
+function engines(insns: Insn[], inline = false, arrayMap = false): { engine: Row['engine']; variant?: string; make: () => Runner }[] {
+  const helpers = (mem: AddressSpace, jit: boolean) => (arrayMap ? withArrayMap(mem, jit).helpers : inline ? inlineClock(mem) : HELPERS);
   const jit = (options: JitOptions) => () => {
     const mem = new AddressSpace();
-    return new JitProgram(insns, mem, { helpers: helpers(mem), ...options });
+    return new JitProgram(insns, mem, { helpers: helpers(mem, true), ...options });
   };
   return [
     {
       engine: 'interp',
       make: () => {
         const mem = new AddressSpace();
-        return new Interpreter(insns, mem, { helpers: helpers(mem) });
+        return new Interpreter(insns, mem, { helpers: helpers(mem, false) });
       },
     },
     { engine: 'jit', variant: 'checked', make: jit({ checked: true }) },
@@ -148,11 +190,19 @@ function engines(insns: Insn[], inline = false): { engine: Row['engine']; varian
 
 async function throughput(): Promise<void> {
   for (const p of PROGRAMS) {
-    const insns = assemble(p.source, { file: p.name });
+    let source = p.source;
+    let refHelpers = HELPERS;
+    const refMem = new AddressSpace();
+    if (p.arrayMap) {
+      const m = withArrayMap(refMem, false);
+      source = source.replace(MAP_ADDR_PLACEHOLDER, String(m.addr));
+      refHelpers = m.helpers;
+    }
+    const insns = assemble(source, { file: p.name });
     // The instruction count of one run, from the interpreter (the JIT counts the same).
-    const reference = new Interpreter(insns, new AddressSpace(), { helpers: HELPERS }).run();
+    const reference = new Interpreter(insns, refMem, { helpers: refHelpers }).run();
     if (reference.r0 !== p.expect) throw new Error(`${p.name}: r0 = ${reference.r0}, expected ${p.expect}`);
-    for (const e of engines(insns, p.inlineClock)) {
+    for (const e of engines(insns, p.inlineClock, p.arrayMap)) {
       const exe = e.make();
       const slow = e.engine === 'interp';
       const bench = new Bench({
