@@ -1,0 +1,223 @@
+/**
+ * Tasks as the kernel lays them out: each task's `struct task_struct` lives in the kernel memory
+ * BPF programs see (design.md §3), and the simulator reads and writes its fields there, at the
+ * offsets of kernel-types.ts. There is no second copy to keep in sync: what a scheduler writes
+ * to p->scx.slice is what the core charges.
+ */
+import { fieldOf } from '../bpf/ctypes.ts';
+import type { AddressSpace } from '../bpf/memory.ts';
+import { ElementPool } from '../bpf/maps/pool.ts';
+import { ScxError } from '../util/errors.ts';
+import { TASK_COMM_LEN, taskStruct } from './kernel-types.ts';
+import { writeCpumask } from './topology.ts';
+import { niceToWeight, scxWeight, staticPrio } from './weights.ts';
+
+const off = (path: string) => fieldOf(taskStruct, path).offset;
+const F = {
+  state: off('__state'),
+  flags: off('flags'),
+  prio: off('prio'),
+  staticPrio: off('static_prio'),
+  normalPrio: off('normal_prio'),
+  policy: off('policy'),
+  nrCpusAllowed: off('nr_cpus_allowed'),
+  cpusPtr: off('cpus_ptr'),
+  cpusMask: off('cpus_mask'),
+  migrationDisabled: off('migration_disabled'),
+  pid: off('pid'),
+  tgid: off('tgid'),
+  comm: off('comm'),
+  sumExecRuntime: off('se.sum_exec_runtime'),
+  scxFlags: off('scx.flags'),
+  scxWeight: off('scx.weight'),
+  scxSlice: off('scx.slice'),
+  scxDsqVtime: off('scx.dsq_vtime'),
+  scxDisallow: off('scx.disallow'),
+  scxRunnableAt: off('scx.runnable_at'),
+} as const;
+
+export const SCHED_NORMAL = 0;
+export const SCHED_FIFO = 1;
+export const SCHED_RR = 2;
+export const SCHED_BATCH = 3;
+export const SCHED_IDLE = 5;
+export const SCHED_EXT = 7;
+
+export interface TaskSpec {
+  pid: number;
+  tgid?: number;
+  comm: string;
+  nice?: number;
+  policy?: number;
+  /** Allowed CPUs; all of `nrCpus` when absent. */
+  cpus?: readonly number[];
+  flags?: number;
+}
+
+/** One task: its id, kernel address, and accessors over its task_struct. */
+export class Task {
+  constructor(
+    readonly mem: AddressSpace,
+    readonly addr: number,
+    readonly pid: number,
+  ) {}
+
+  private get view(): DataView {
+    return this.mem.view;
+  }
+
+  get comm(): string {
+    const bytes = this.mem.bytes.subarray(this.addr + F.comm, this.addr + F.comm + TASK_COMM_LEN);
+    const end = bytes.indexOf(0);
+    return new TextDecoder().decode(bytes.subarray(0, end < 0 ? TASK_COMM_LEN : end));
+  }
+
+  get weight(): number {
+    return this.view.getUint32(this.addr + F.scxWeight, true);
+  }
+
+  get slice(): bigint {
+    return this.view.getBigUint64(this.addr + F.scxSlice, true);
+  }
+
+  set slice(ns: bigint) {
+    this.view.setBigUint64(this.addr + F.scxSlice, BigInt.asUintN(64, ns), true);
+  }
+
+  get dsqVtime(): bigint {
+    return this.view.getBigUint64(this.addr + F.scxDsqVtime, true);
+  }
+
+  set dsqVtime(v: bigint) {
+    this.view.setBigUint64(this.addr + F.scxDsqVtime, BigInt.asUintN(64, v), true);
+  }
+
+  get scxFlags(): number {
+    return this.view.getUint32(this.addr + F.scxFlags, true);
+  }
+
+  set scxFlags(v: number) {
+    this.view.setUint32(this.addr + F.scxFlags, v >>> 0, true);
+  }
+
+  get disallow(): boolean {
+    return this.view.getUint8(this.addr + F.scxDisallow) !== 0;
+  }
+
+  get policy(): number {
+    return this.view.getUint32(this.addr + F.policy, true);
+  }
+
+  get flags(): number {
+    return this.view.getUint32(this.addr + F.flags, true);
+  }
+
+  get nrCpusAllowed(): number {
+    return this.view.getInt32(this.addr + F.nrCpusAllowed, true);
+  }
+
+  get sumExecRuntime(): bigint {
+    return this.view.getBigUint64(this.addr + F.sumExecRuntime, true);
+  }
+
+  /** Charge run time to se.sum_exec_runtime. */
+  addExecRuntime(ns: number): void {
+    this.view.setBigUint64(this.addr + F.sumExecRuntime, this.sumExecRuntime + BigInt(ns), true);
+  }
+
+  /** Whether `cpu` is in the task's allowed mask (what p->cpus_ptr points at). */
+  allows(cpu: number): boolean {
+    return ((this.mem.bytes[this.addr + F.cpusMask + (cpu >> 3)] >> (cpu & 7)) & 1) === 1;
+  }
+
+  /** Set the allowed CPUs: cpus_mask, nr_cpus_allowed, and cpus_ptr pointing at the mask. */
+  setAffinity(cpus: readonly number[]): void {
+    writeCpumask(this.mem.bytes, this.addr + F.cpusMask, cpus);
+    this.view.setInt32(this.addr + F.nrCpusAllowed, new Set(cpus).size, true);
+    this.view.setBigUint64(this.addr + F.cpusPtr, BigInt(this.addr + F.cpusMask), true);
+  }
+
+  /** Set nice: priorities, and the scaled weight BPF sees. */
+  setNice(nice: number): void {
+    const prio = staticPrio(nice);
+    this.view.setInt32(this.addr + F.staticPrio, prio, true);
+    this.view.setInt32(this.addr + F.normalPrio, prio, true);
+    this.view.setInt32(this.addr + F.prio, prio, true);
+    this.view.setUint32(this.addr + F.scxWeight, scxWeight(niceToWeight(nice)), true);
+  }
+}
+
+export class TaskError extends ScxError {}
+
+/** Every task of a run: task_structs allocated in the kernel memory, found by pid or address. */
+export class TaskTable {
+  private readonly pool: ElementPool;
+  private readonly byPid = new Map<number, Task>();
+  private readonly byAddr = new Map<number, Task>();
+  private readonly slotOf = new Map<Task, number>();
+
+  constructor(
+    readonly mem: AddressSpace,
+    readonly nrCpus: number,
+  ) {
+    this.pool = new ElementPool(mem, 'task_structs', alignUp(taskStruct.size, 8), 0, false);
+  }
+
+  create(spec: TaskSpec): Task {
+    if (this.byPid.has(spec.pid)) throw new TaskError(`task pid ${spec.pid} exists already`);
+    const slot = this.pool.alloc();
+    if (slot < 0) throw new TaskError(`no memory for task pid ${spec.pid}`);
+    const addr = this.pool.addr[slot];
+    this.mem.bytes.fill(0, addr, addr + taskStruct.size);
+    const task = new Task(this.mem, addr, spec.pid);
+    const v = this.mem.view;
+    v.setInt32(addr + F.pid, spec.pid, true);
+    v.setInt32(addr + F.tgid, spec.tgid ?? spec.pid, true);
+    v.setUint32(addr + F.policy, spec.policy ?? SCHED_NORMAL, true);
+    v.setUint32(addr + F.flags, spec.flags ?? 0, true);
+    const name = new TextEncoder().encode(spec.comm).subarray(0, TASK_COMM_LEN - 1);
+    this.mem.bytes.set(name, addr + F.comm);
+    task.setNice(spec.nice ?? 0);
+    const cpus = spec.cpus ?? Array.from({ length: this.nrCpus }, (_, i) => i);
+    for (const c of cpus) {
+      if (!Number.isInteger(c) || c < 0 || c >= this.nrCpus) throw new TaskError(`task pid ${spec.pid}: CPU ${c} is not one of the ${this.nrCpus} CPUs`);
+    }
+    if (cpus.length === 0) throw new TaskError(`task pid ${spec.pid}: an empty CPU affinity`);
+    task.setAffinity(cpus);
+    this.byPid.set(spec.pid, task);
+    this.byAddr.set(addr, task);
+    this.slotOf.set(task, slot);
+    return task;
+  }
+
+  /** A task exits for good: its task_struct is freed (and may be reused). */
+  free(task: Task): void {
+    const slot = this.slotOf.get(task);
+    if (slot === undefined) throw new TaskError(`task pid ${task.pid} is not in the table`);
+    this.pool.release(slot);
+    this.slotOf.delete(task);
+    this.byPid.delete(task.pid);
+    this.byAddr.delete(task.addr);
+  }
+
+  byPidOf(pid: number): Task | undefined {
+    return this.byPid.get(pid);
+  }
+
+  at(addr: number): Task | undefined {
+    return this.byAddr.get(addr);
+  }
+
+  isTask(addr: number): boolean {
+    return this.byAddr.has(addr);
+  }
+
+  get size(): number {
+    return this.byPid.size;
+  }
+}
+
+function alignUp(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
