@@ -5,7 +5,7 @@
  * a member `int (*type)[N]` means N; `T *key` means sizeof(T)), struct members for struct_ops,
  * CO-RE relocations and source lines by instruction.
  */
-import { Btf, BtfError, LINKAGE_EXTERN, parseBtf, parseBtfExt, type BtfExt, type LineRecord } from './btf.ts';
+import { Btf, LINKAGE_EXTERN, parseBtf, parseBtfExt, type BtfExt, type LineRecord } from './btf.ts';
 import type { CoreRelocation } from './core.ts';
 import { STT_SECTION, type ElfFile } from './elf.ts';
 import { MapType, type MapField, type MapFieldKind, type MapSpec } from './maps/map.ts';

@@ -131,13 +131,13 @@ export function kernelHelpers(env: HelperEnv, owner: unknown): HelperDef[] {
     return m;
   };
   const h = (name: keyof typeof HelperId, fn: HelperDef['fn']): HelperDef => ({ id: HelperId[name], name: `bpf_${name}`, fn });
-  const readArgs = (c: HelperCall, dataAddr: number, len: number): bigint[] => {
+  const readArgs = (dataAddr: number, len: number): bigint[] => {
     if (len % 8 !== 0) throw new HelperError(`data length ${len} is not a multiple of 8`);
     const out: bigint[] = [];
     for (let i = 0; i < len; i += 8) out.push(mem.view.getBigUint64(dataAddr + i, true));
     return out;
   };
-  const traceFmt = (c: HelperCall, fmtAddr: number, fmtSize: number, args: bigint[]): number => {
+  const traceFmt = (fmtAddr: number, fmtSize: number, args: bigint[]): number => {
     const fmt = readCString(mem, fmtAddr, fmtSize);
     if (fmt === null) return -EFAULT;
     const line = bpfFormat(fmt, args, mem);
@@ -164,8 +164,8 @@ export function kernelHelpers(env: HelperEnv, owner: unknown): HelperDef[] {
     wordHelper(HelperId.get_current_task_btf, 'bpf_get_current_task_btf', mem, words.currentTaskAddr, 8),
     wordHelper(HelperId.get_current_pid_tgid, 'bpf_get_current_pid_tgid', mem, words.pidTgidAddr, 8),
     h('get_prandom_u32', () => env.random() >>> 0),
-    h('trace_printk', (c) => traceFmt(c, c.ptr(1), c.lo(2), [c.u64(3), c.u64(4), c.u64(5)])),
-    h('trace_vprintk', (c) => traceFmt(c, c.ptr(1), c.lo(2), readArgs(c, c.ptr(3), c.lo(4)))),
+    h('trace_printk', (c) => traceFmt(c.ptr(1), c.lo(2), [c.u64(3), c.u64(4), c.u64(5)])),
+    h('trace_vprintk', (c) => traceFmt(c.ptr(1), c.lo(2), readArgs(c.ptr(3), c.lo(4)))),
     h('probe_read_kernel', (c) => probeRead(mem, c.ptr(1), c.lo(2), c.u64(3), false)),
     h('probe_read', (c) => probeRead(mem, c.ptr(1), c.lo(2), c.u64(3), false)),
     h('probe_read_kernel_str', (c) => probeRead(mem, c.ptr(1), c.lo(2), c.u64(3), true)),

@@ -14,8 +14,8 @@
  * from a `Kernel` and a `Machine`; this module knows nothing about scheduling.
  */
 import { ScxError } from '../util/errors.ts';
-import { CORE_KIND_NAMES, CORE_POISON_HELPER, indexByName, patchInstruction, resolveRelocation, type CoreBtf, type CoreResult } from './core.ts';
-import { parseElf, R_BPF_64_32, R_BPF_64_64, R_BPF_64_ABS32, R_BPF_64_ABS64, SHN_UNDEF, SHT_NOBITS, SHT_PROGBITS, STB_WEAK, STT_FUNC, STT_SECTION, type ElfFile, type ElfRelocation, type ElfSection, type ElfSymbol } from './elf.ts';
+import { CORE_KIND_NAMES, CORE_POISON_HELPER, essentialName, indexByName, patchInstruction, resolveRelocation, type CoreBtf, type CoreResult } from './core.ts';
+import { parseElf, R_BPF_64_64, R_BPF_64_ABS32, R_BPF_64_ABS64, SHN_UNDEF, SHT_NOBITS, SHT_PROGBITS, STB_WEAK, STT_FUNC, STT_SECTION, type ElfFile, type ElfRelocation, type ElfSection, type ElfSymbol } from './elf.ts';
 import { prepare, DEFAULT_ENGINE, type EngineName, type Executable } from './engine.ts';
 import { BpfRuntimeError } from './interp.ts';
 import { HelperError, helperTable, type ArrayLookupInline, type HelperDef, type HelperTable } from './helpers.ts';
@@ -569,7 +569,7 @@ function linkProgram(
         const sym = elf.symbols[r.symbol];
         if (sym.shndx === SHN_UNDEF) {
           // An extern function: a kfunc.
-          resolveKfunc(obj, loaded, insn, sym, here, kfuncNames);
+          resolveKfunc(loaded, insn, sym, here, kfuncNames);
           continue;
         }
         if (!text || sym.shndx !== text.index) throw new LoadError(`${here}: call to '${sym.name}', which is not in .text`);
@@ -596,7 +596,7 @@ function linkProgram(
       continue;
     }
     if (insn.opcode === OP_CALL && sym.shndx === SHN_UNDEF) {
-      resolveKfunc(obj, loaded, insn, sym, here, kfuncNames);
+      resolveKfunc(loaded, insn, sym, here, kfuncNames);
       continue;
     }
     if (r.type === R_BPF_64_ABS64 || r.type === R_BPF_64_ABS32) continue;
@@ -621,8 +621,8 @@ function linkProgram(
   return { insns, lines, linkedSlot, kfuncNames, poisonNotes };
 }
 
-function resolveKfunc(obj: BpfObject, loaded: LoadedObject, insn: Insn, sym: ElfSymbol, here: string, names: Set<string>): void {
-  const name = essential(sym.name);
+function resolveKfunc(loaded: LoadedObject, insn: Insn, sym: ElfSymbol, here: string, names: Set<string>): void {
+  const name = essentialName(sym.name);
   const id = loaded.kernel.kfuncId(name);
   names.add(name);
   if (id === undefined) {
@@ -632,11 +632,6 @@ function resolveKfunc(obj: BpfObject, loaded: LoadedObject, insn: Insn, sym: Elf
     return;
   }
   Object.assign(insn, { src: CALL_KFUNC, imm: id, off: -1 });
-}
-
-function essential(name: string): string {
-  const at = name.lastIndexOf('___');
-  return at > 0 ? name.slice(0, at) : name;
 }
 
 function relocateLddw(
@@ -664,7 +659,7 @@ function relocateLddw(
       setImm(PSEUDO_MAP_VALUE, BigInt(kc + insn.imm));
       return;
     }
-    const name = essential(sym.name);
+    const name = essentialName(sym.name);
     const id = loaded.kernel.kfuncId(name);
     kfuncNames.add(name);
     if (id === undefined && sym.bind !== STB_WEAK) throw new LoadError(`${here}: extern '${sym.name}' is not provided by the simulated kernel`);

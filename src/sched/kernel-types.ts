@@ -16,7 +16,6 @@ export const TASK_COMM_LEN = 16;
 export const SCX_OPS_NAME_LEN = 128;
 
 const u8 = typedef('u8', C.u8);
-const u16 = typedef('u16', C.u16);
 const s64 = typedef('s64', C.s64);
 const pidT = typedef('pid_t', typedef('__kernel_pid_t', C.s32));
 
