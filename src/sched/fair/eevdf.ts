@@ -59,15 +59,21 @@ export class FairRunqueue {
 
   /** V: the load-weighted average vruntime (minVruntime when empty). */
   avgVruntime(): number {
+    // Sums are relative to minVruntime to keep the products small.
+    const base = this.minVruntime;
     let sum = 0;
     let load = 0;
-    const add = (e: FairEntity) => {
-      sum += (e.vruntime - this.minVruntime) * e.weight;
-      load += e.weight;
-    };
-    if (this.curr) add(this.curr);
-    for (const e of this.queued) add(e);
-    return load === 0 ? this.minVruntime : this.minVruntime + Math.floor(sum / load);
+    const c = this.curr;
+    if (c) {
+      sum += (c.vruntime - base) * c.weight;
+      load += c.weight;
+    }
+    const q = this.queued;
+    for (let i = 0; i < q.length; i++) {
+      sum += (q[i].vruntime - base) * q[i].weight;
+      load += q[i].weight;
+    }
+    return load === 0 ? base : base + Math.floor(sum / load);
   }
 
   eligible(e: FairEntity): boolean {
@@ -113,13 +119,13 @@ export class FairRunqueue {
   /** The eligible entity with the earliest deadline (ties: lower vruntime, then queue order). */
   pick(): FairEntity | undefined {
     const v = this.avgVruntime();
-    let best: FairEntity | undefined;
-    const consider = (e: FairEntity) => {
-      if (e.vruntime > v) return;
+    let best: FairEntity | undefined = this.curr && this.curr.vruntime <= v ? this.curr : undefined;
+    const q = this.queued;
+    for (let i = 0; i < q.length; i++) {
+      const e = q[i];
+      if (e.vruntime > v) continue;
       if (!best || e.deadline < best.deadline || (e.deadline === best.deadline && e.vruntime < best.vruntime)) best = e;
-    };
-    if (this.curr) consider(this.curr);
-    for (const e of this.queued) consider(e);
+    }
     // With weights summing as they do, some entity is always eligible; guard anyway.
     return best ?? this.curr ?? this.queued[0];
   }

@@ -61,6 +61,7 @@ const EV_TICK = 2;
 const EV_BURST_END = 3;
 
 interface TaskState {
+  index: number;
   spec: SimTask;
   entity: FairEntity;
   record: TaskRecord;
@@ -98,7 +99,7 @@ export function simulateFair(topo: Topology, specs: readonly SimTask[], duration
     record: { cpu: c.id, busy: 0, idle: 0, switches: 0 },
     idleSince: 0,
   }));
-  const tasks: TaskState[] = specs.map((spec) => {
+  const tasks: TaskState[] = specs.map((spec, index) => {
     const allowed = new Uint8Array(topo.nrCpus);
     for (const c of spec.cpus ?? topo.cpus.map((x) => x.id)) {
       if (c < 0 || c >= topo.nrCpus) throw new SimError(`task ${spec.pid}: CPU ${c} does not exist on ${topo.spec}`);
@@ -106,6 +107,7 @@ export function simulateFair(topo: Topology, specs: readonly SimTask[], duration
     }
     if (spec.phases.length === 0) throw new SimError(`task ${spec.pid}: no phases`);
     return {
+      index,
       spec,
       entity: { id: spec.pid, weight: niceToWeight(spec.nice ?? 0), vruntime: 0, deadline: 0, vlag: 0, slice },
       record: { pid: spec.pid, comm: spec.comm, runtime: 0, wait: 0, wakeupLatency: [], switches: 0, migrations: 0, exited: false },
@@ -177,16 +179,16 @@ export function simulateFair(topo: Topology, specs: readonly SimTask[], duration
     cpu.burstEvent = cpu.curr ? q.schedule(q.now + Math.max(0, cpu.curr.remaining), EV_BURST_END, c) : -1;
   };
 
+  const idleFor = (t: TaskState, c: number): boolean => t.allowed[c] === 1 && cpus[c].curr === undefined && cpus[c].rq.nrRunning === 0;
   const selectCpu = (t: TaskState): number => {
-    const allowed = (c: number) => t.allowed[c] === 1;
-    const idle = (c: number) => allowed(c) && !cpus[c].curr && cpus[c].rq.nrRunning === 0;
-    if (t.cpu >= 0 && idle(t.cpu)) return t.cpu;
-    if (t.cpu >= 0) for (const c of topo.llcCpus[topo.cpus[t.cpu].llc]) if (idle(c)) return c;
-    for (const c of topo.cpus) if (idle(c.id)) return c.id;
+    if (t.cpu >= 0) {
+      if (idleFor(t, t.cpu)) return t.cpu;
+      for (const c of topo.llcCpus[topo.cpus[t.cpu].llc]) if (idleFor(t, c)) return c;
+    }
+    for (let c = 0; c < cpus.length; c++) if (idleFor(t, c)) return c;
     let best = -1;
-    for (const c of topo.cpus) {
-      if (!allowed(c.id)) continue;
-      if (best < 0 || cpus[c.id].rq.nrRunning < cpus[best].rq.nrRunning) best = c.id;
+    for (let c = 0; c < cpus.length; c++) {
+      if (t.allowed[c] && (best < 0 || cpus[c].rq.nrRunning < cpus[best].rq.nrRunning)) best = c;
     }
     return best;
   };
@@ -221,7 +223,7 @@ export function simulateFair(topo: Topology, specs: readonly SimTask[], duration
         return 'run';
       }
       if (p.sleep <= 0) continue;
-      q.schedule(q.now + p.sleep, EV_WAKE, tasks.indexOf(t));
+      q.schedule(q.now + p.sleep, EV_WAKE, t.index);
       return 'sleep';
     }
   };
@@ -292,18 +294,24 @@ export function simulateFair(topo: Topology, specs: readonly SimTask[], duration
   /** Idle CPU `c` takes one waiting task from the busiest runqueue it may run. */
   function pullOne(c: number): void {
     let from = -1;
+    let pick: FairEntity | undefined;
     for (let o = 0; o < cpus.length; o++) {
-      if (o === c) continue;
-      const waiting = cpus[o].rq.queued.filter((e) => taskOf.get(e)!.allowed[c]).length;
-      if (waiting > 0 && (from < 0 || cpus[o].rq.queued.length > cpus[from].rq.queued.length)) from = o;
+      const queued = cpus[o].rq.queued;
+      if (o === c || queued.length === 0 || (from >= 0 && queued.length <= cpus[from].rq.queued.length)) continue;
+      for (let i = 0; i < queued.length; i++) {
+        if (taskOf.get(queued[i])!.allowed[c]) {
+          from = o;
+          pick = queued[i];
+          break;
+        }
+      }
     }
-    if (from < 0) return;
-    const e = cpus[from].rq.queued.find((x) => taskOf.get(x)!.allowed[c])!;
-    const t = taskOf.get(e)!;
-    cpus[from].rq.dequeueSleep(e);
+    if (!pick) return;
+    const t = taskOf.get(pick)!;
+    cpus[from].rq.dequeueSleep(pick);
     t.record.migrations++;
     t.cpu = c;
-    cpus[c].rq.enqueue(e, false);
+    cpus[c].rq.enqueue(pick, false);
     schedule(c);
   }
 }
