@@ -69,6 +69,12 @@ export function helperTable(defs: readonly HelperDef[]): HelperTable {
 /** Raised by a helper to abort the program with a message (the engine adds the instruction). */
 export class HelperError extends ScxError {}
 
+/**
+ * Raised by a helper or kfunc to end the program on purpose (e.g. scx_bpf_error aborting the
+ * scheduler): the engines pass it through unchanged instead of turning it into a fault.
+ */
+export class ProgramExit extends ScxError {}
+
 export class HelperCall {
   /** Instruction index of the call being served, for error messages. */
   pc = -1;

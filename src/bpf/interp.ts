@@ -71,7 +71,7 @@ import {
   type Insn,
 } from './isa.ts';
 import { formatInsn } from './asm.ts';
-import { HelperCall, type HelperDef, type HelperTable } from './helpers.ts';
+import { HelperCall, ProgramExit, type HelperDef, type HelperTable } from './helpers.ts';
 import { type AddressSpace, codeAddress, slotOfCodeAddress } from './memory.ts';
 import { faultText } from './faults.ts';
 import { ScxError } from '../util/errors.ts';
@@ -221,7 +221,7 @@ export class Interpreter {
       try {
         call.setResult(def.fn(call));
       } catch (e) {
-        if (e instanceof ScxError && !(e instanceof BpfRuntimeError)) fail(pc, `${def.name}: ${e.message}`);
+        if (e instanceof ScxError && !(e instanceof BpfRuntimeError) && !(e instanceof ProgramExit)) fail(pc, `${def.name}: ${e.message}`);
         throw e;
       }
       r[0] = mem.view.getBigUint64(mem.callArea, true);

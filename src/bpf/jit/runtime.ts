@@ -4,7 +4,7 @@
  */
 import { MAX_CALL_FRAMES, STACK_SIZE, accessSize, type Insn } from '../isa.ts';
 import { formatInsn } from '../asm.ts';
-import { HelperCall, type HelperDef, type HelperTable } from '../helpers.ts';
+import { HelperCall, ProgramExit, type HelperDef, type HelperTable } from '../helpers.ts';
 import { ScxError } from '../../util/errors.ts';
 import { BpfRuntimeError, type RunResult } from '../interp.ts';
 import { faultText } from '../faults.ts';
@@ -65,7 +65,7 @@ export class JitProgram {
       try {
         call.setResult(def.fn(call));
       } catch (e) {
-        if (e instanceof ScxError && !(e instanceof BpfRuntimeError)) this.fail(pc, `${def.name}: ${e.message}`);
+        if (e instanceof ScxError && !(e instanceof BpfRuntimeError) && !(e instanceof ProgramExit)) this.fail(pc, `${def.name}: ${e.message}`);
         throw e;
       }
     };

@@ -9,10 +9,10 @@
  *  - Each DSQ counts insertions; a task remembers the count at its insertion, so an iterator
  *    started at count N sees only tasks inserted before it.
  */
-import { ScxError } from '../../util/errors.ts';
+import { ProgramExit } from '../../bpf/helpers.ts';
 
 /** Raised by the core when the BPF scheduler misuses the interface: the scheduler is aborted. */
-export class SchedulerAbort extends ScxError {
+export class SchedulerAbort extends ProgramExit {
   constructor(
     /** scx_exit_kind: SCX_EXIT_ERROR for core-detected misuse, ERROR_BPF, ERROR_STALL, UNREG_BPF. */
     readonly kind: number,
