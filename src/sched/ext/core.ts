@@ -86,6 +86,10 @@ class ExtTask {
     return this.spec.pid;
   }
 
+  allows(cpu: number): boolean {
+    return this.task.allows(cpu);
+  }
+
   /** The DSQ ordering key lives in the task_struct, where BPF writes it. */
   get dsqVtime(): bigint {
     return this.task.dsqVtime;
@@ -158,7 +162,7 @@ export class ExtCore {
       const dsq = this.user.get(c.u64(1));
       if (!dsq) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `scx_bpf_dsq_move_to_local: ${describeDsq(c.u64(1))} does not exist`);
       const cpu = this.ctx.cpu;
-      const t = dsq.takeFirst((x) => x.task.allows(cpu));
+      const t = dsq.takeFirstFor(cpu);
       if (!t) return 0;
       this.placeLocal(t, cpu);
       return 1;
@@ -635,9 +639,9 @@ export class ExtCore {
   }
 
   private takeLocalOrGlobal(c: ExtCpu): ExtTask | undefined {
-    const local = c.local.takeFirst(() => true);
+    const local = c.local.shift();
     if (local) return local;
-    const g = this.global.takeFirst((t) => t.task.allows(c.id));
+    const g = this.global.takeFirstFor(c.id);
     if (g) {
       if (g.cpu !== c.id) g.record.migrations++;
       g.cpu = c.id;

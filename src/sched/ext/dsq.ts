@@ -36,10 +36,11 @@ export const SCX_DSQ_LOCAL_CPU_MASK = 0xffff_ffffn;
 export const SCX_ENQ_HEAD = 0x10n;
 export const SCX_ENQ_PREEMPT = 1n << 32n;
 
-/** What a DSQ needs of a task: identity and its vtime key. */
+/** What a DSQ needs of a task: identity, its vtime key, and where it may run. */
 export interface Queued {
   readonly pid: number;
   readonly dsqVtime: bigint;
+  allows?(cpu: number): boolean;
 }
 
 export type DsqOrder = 'empty' | 'fifo' | 'vtime';
@@ -137,6 +138,26 @@ export class Dsq<T extends Queued = Queued> {
       }
     }
     return undefined;
+  }
+
+  /** Take the first task allowed on `cpu` (consuming a shared DSQ for that CPU). */
+  takeFirstFor(cpu: number): T | undefined {
+    const tasks = this.tasks;
+    for (let i = 0; i < tasks.length; i++) {
+      const t = tasks[i];
+      if (t.allows === undefined || t.allows(cpu)) {
+        tasks.splice(i, 1);
+        this.seqs.splice(i, 1);
+        return t;
+      }
+    }
+    return undefined;
+  }
+
+  /** Take the head. */
+  shift(): T | undefined {
+    this.seqs.shift();
+    return this.tasks.shift();
   }
 
   peek(): T | undefined {

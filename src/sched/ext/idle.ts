@@ -15,8 +15,10 @@ const EBUSY = 16;
 export class IdleTracker {
   private readonly idle: Uint8Array;
   private cursor = -1;
+  private readonly allCpus: readonly number[];
 
   constructor(readonly topo: Topology) {
+    this.allCpus = topo.cpus.map((c) => c.id);
     // At load every online CPU counts as idle.
     this.idle = new Uint8Array(topo.nrCpus).fill(1);
   }
@@ -79,7 +81,7 @@ export class IdleTracker {
   ): { cpu: number; isIdle: boolean } {
     const topo = this.topo;
     const prev = topo.cpus[prevCpu];
-    const all = topo.cpus.map((c) => c.id);
+    const all = this.allCpus;
     const llc = topo.llcCpus[prev.llc];
     const node = topo.nodeCpus[prev.node];
     const multiLlc = topo.llcs > 1;
