@@ -8,6 +8,7 @@ import { asmCommand, disasmCommand } from './asm.ts';
 import { conformanceCommand } from './conformance.ts';
 import { demoCommand } from './demo.ts';
 import { inspectCommand } from './inspect.ts';
+import { runCommand } from './run.ts';
 import { ExitStatus } from './exit.ts';
 
 export async function main(argv: string[]): Promise<number> {
@@ -19,6 +20,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(conformanceCommand)
     .command(asmCommand)
     .command(disasmCommand)
+    .command(runCommand)
     .command(inspectCommand)
     .command(demoCommand)
     .demandCommand(1, 'give a command')

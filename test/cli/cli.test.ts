@@ -113,3 +113,25 @@ describe('scx-sim inspect', () => {
     expect(r.err).toBe(`scx-sim: ${bad}: not a BPF object: e_machine is 62 (x86-64), expected 247 (BPF)\n`);
   });
 });
+
+describe('scx-sim run', () => {
+  it('simulates a BPF scheduler and prints a summary', () => {
+    const r = cli('run', '--scheduler', join(ROOT, 'schedulers/vtime.bpf.o'), '--workload', 'gen:periodic,n=6,run=3ms,sleep=2ms', '--cpus', '2', '--duration', '200ms');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('vtime.bpf.o on 1n:1l:2c:1t, 200.00 ms simulated');
+    expect(r.out).toMatch(/callbacks: init 1, enable 6, select_cpu \d+/);
+  });
+
+  it('runs the built-in fair class and writes JSON', () => {
+    const r = cli('run', '--scheduler', 'builtin:eevdf', '--workload', 'gen:hogs,n=2', '--cpus', '1', '--duration', '100ms', '--json');
+    expect(r.code).toBe(0);
+    const d = JSON.parse(r.out);
+    expect(d.tasks.map((t: { runtime: number }) => t.runtime)).toEqual([50_000_000, 50_000_000]);
+  });
+
+  it('reports a bad workload in one line', () => {
+    const r = cli('run', '--scheduler', 'builtin:eevdf', '--workload', 'gen:nope,n=1');
+    expect(r.code).toBe(1);
+    expect(r.err).toBe("scx-sim: gen:nope,n=1: unknown generator 'nope' (have: hogs, periodic)\n");
+  });
+});

@@ -16,7 +16,7 @@ import { bpfFormat } from '../../bpf/printf.ts';
 import { readCString } from '../../bpf/printf.ts';
 import { ScxError } from '../../util/errors.ts';
 import { EventQueue } from '../engine.ts';
-import type { Phase, SimTask } from '../fair/sim.ts';
+import type { Phase, SimTask, TaskRecord } from '../fair/sim.ts';
 import { TaskTable, type Task } from '../task.ts';
 import type { Topology } from '../topology.ts';
 import type { BpfSchedExtOps } from './bpf-ops.ts';
@@ -70,7 +70,7 @@ class ExtTask {
   wokeAt = -1;
   /** A direct insert requested from select_cpu/enqueue, executed when the callback returns. */
   ddsp: { dsq: bigint; flags: bigint } | undefined;
-  readonly record: { pid: number; comm: string; runtime: number; wait: number; wakeupLatency: number[]; switches: number; migrations: number };
+  readonly record: TaskRecord;
 
   constructor(
     readonly index: number,
@@ -79,7 +79,7 @@ class ExtTask {
     nrCpus: number,
   ) {
     this.cpu = spec.pid % nrCpus;
-    this.record = { pid: spec.pid, comm: spec.comm, runtime: 0, wait: 0, wakeupLatency: [], switches: 0, migrations: 0 };
+    this.record = { pid: spec.pid, comm: spec.comm, runtime: 0, wait: 0, wakeupLatency: [], switches: 0, migrations: 0, exited: false };
   }
 
   get pid(): number {
@@ -577,6 +577,7 @@ export class ExtCore {
     }
     // The task blocks: stopping(false), quiescent(SLEEP), and the CPU picks again.
     t.state = next === 'exit' ? 'exited' : 'sleeping';
+    t.record.exited = next === 'exit';
     if (this.ops.has('stopping')) this.callback('stopping', cpu, t, t.task.addr, 0);
     if (this.ops.has('quiescent')) this.callback('quiescent', cpu, t, t.task.addr, Number(SCX_DEQ_SLEEP));
     c.curr = undefined;

@@ -1,0 +1,61 @@
+import type { CommandModule } from 'yargs';
+import { DEFAULT_ENGINE, ENGINES, type EngineName } from '../bpf/engine.ts';
+import { readInput } from '../bpf/program-file.ts';
+import { simulate, type SchedulerSpec } from '../sched/simulate.ts';
+import { loadWorkload, parseDuration } from '../workload/builtin.ts';
+import { ExitStatus } from './exit.ts';
+
+interface Args {
+  scheduler: string;
+  workload: string;
+  cpus?: number;
+  topology?: string;
+  duration: string;
+  engine: EngineName;
+  json: boolean;
+}
+
+const ms = (ns: number) => (ns / 1e6).toFixed(2);
+
+export const runCommand: CommandModule<object, Args> = {
+  command: 'run',
+  describe: 'simulate a scheduler on a workload and print a summary',
+  builder: (y) =>
+    y
+      .option('scheduler', { type: 'string', demandOption: true, describe: 'a .bpf.o sched_ext object, or builtin:eevdf' })
+      .option('workload', { type: 'string', demandOption: true, describe: 'gen:hogs,n=N | gen:periodic,n=N,run=D,sleep=D | tasks.json' })
+      .option('cpus', { type: 'number', describe: 'a flat machine of N CPUs' })
+      .option('topology', { type: 'string', describe: 'e.g. 2n:4c:2t, 2n:2l:4c:2t, or a preset (laptop, desktop, server)' })
+      .option('duration', { type: 'string', default: '1s', describe: 'simulated time (ns/us/ms/s)' })
+      .option('engine', { choices: ENGINES, default: DEFAULT_ENGINE, describe: 'BPF execution engine' })
+      .option('json', { type: 'boolean', default: false })
+      .example('$0 run --scheduler schedulers/vtime.bpf.o --workload gen:periodic,n=16,run=3ms,sleep=2ms --cpus 4 --duration 2s', '')
+      .example('$0 run --scheduler builtin:eevdf --workload gen:hogs,n=4 --topology laptop', ''),
+  handler: (args) => {
+    const scheduler: SchedulerSpec =
+      args.scheduler === 'builtin:eevdf' ? { kind: 'builtin:eevdf' } : { kind: 'bpf', file: args.scheduler, bytes: new Uint8Array(readInput(args.scheduler)) };
+    const r = simulate({
+      scheduler,
+      tasks: loadWorkload(args.workload),
+      topology: args.topology ?? String(args.cpus ?? 4),
+      durationNs: parseDuration(args.duration),
+      engine: args.engine,
+    });
+    if (args.json) {
+      process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    } else {
+      const out: string[] = [`${r.scheduler} on ${r.topology}, ${ms(r.durationNs)} ms simulated`];
+      if (r.exit) out.push(`scheduler aborted at ${ms(r.exit.atNs)} ms: ${r.exit.reason}: ${r.exit.msg}`);
+      out.push('', `${'pid'.padStart(6)} ${'comm'.padEnd(16)} ${'run ms'.padStart(10)} ${'wait ms'.padStart(10)} ${'wakeups'.padStart(8)} ${'mean lat ms'.padStart(12)} ${'migr'.padStart(6)}`);
+      for (const t of r.tasks) {
+        const lat = t.wakeupLatency.length ? t.wakeupLatency.reduce((a, b) => a + b, 0) / t.wakeupLatency.length : 0;
+        out.push(`${String(t.pid).padStart(6)} ${t.comm.padEnd(16)} ${ms(t.runtime).padStart(10)} ${ms(t.wait).padStart(10)} ${String(t.wakeupLatency.length).padStart(8)} ${ms(lat).padStart(12)} ${String(t.migrations).padStart(6)}`);
+      }
+      const busy = r.cpus.reduce((n, c) => n + c.busy, 0);
+      out.push('', `CPU utilisation ${((100 * busy) / (r.durationNs * r.cpus.length)).toFixed(1)}%, ${r.cpus.reduce((n, c) => n + c.switches, 0)} context switches`);
+      if (r.callbacks) out.push(`callbacks: ${Object.entries(r.callbacks).map(([k, v]) => `${k} ${v}`).join(', ')}; ${r.bpfInsns} BPF instructions`);
+      process.stdout.write(out.join('\n') + '\n');
+    }
+    if (r.exit) throw new ExitStatus(3);
+  },
+};

@@ -1,0 +1,93 @@
+/**
+ * A small workload language for `scx-sim run` until the full workload formats arrive (issue 6):
+ *   gen:hogs,n=4[,nice=0]                     CPU-bound tasks
+ *   gen:periodic,n=8,run=3ms,sleep=2ms[,nice=0]  tasks alternating a burst and a sleep
+ *   FILE.json                                 [{ "pid", "comm", "nice"?, "cpus"?, "arrival"?, "phases": [{ "run": ns } | { "sleep": ns }], "loops"? }]
+ * Durations take ns, us, ms or s suffixes (plain numbers are ns).
+ */
+import { readFileSync } from 'node:fs';
+import type { SimTask } from '../sched/fair/sim.ts';
+import { ScxError } from '../util/errors.ts';
+
+export class WorkloadError extends ScxError {}
+
+const UNITS: Record<string, number> = { ns: 1, us: 1e3, ms: 1e6, s: 1e9 };
+
+export function parseDuration(text: string, what = 'duration'): number {
+  const m = /^(\d+(?:\.\d+)?)(ns|us|ms|s)?$/.exec(text.trim());
+  if (!m) throw new WorkloadError(`${what} '${text}': expected a number with an optional ns/us/ms/s suffix`);
+  const ns = Math.round(Number(m[1]) * UNITS[m[2] ?? 'ns']);
+  if (!Number.isSafeInteger(ns)) throw new WorkloadError(`${what} '${text}' is too large`);
+  return ns;
+}
+
+export function loadWorkload(spec: string): SimTask[] {
+  if (spec.startsWith('gen:')) return generate(spec);
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(spec, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new WorkloadError(`${spec}: ${code === 'ENOENT' ? 'no such file' : `not JSON (${(e as Error).message})`}`);
+  }
+  if (!Array.isArray(data)) throw new WorkloadError(`${spec}: expected a JSON array of tasks`);
+  return data.map((t, i) => task(t, `${spec}: [${i}]`));
+}
+
+function task(raw: unknown, where: string): SimTask {
+  if (typeof raw !== 'object' || raw === null) throw new WorkloadError(`${where}: expected an object`);
+  const o = raw as Record<string, unknown>;
+  const known = new Set(['pid', 'comm', 'nice', 'cpus', 'arrival', 'phases', 'loops']);
+  for (const k of Object.keys(o)) if (!known.has(k)) throw new WorkloadError(`${where}.${k}: unknown key`);
+  const int = (k: string, min: number, max = Number.MAX_SAFE_INTEGER, optional = false): number | undefined => {
+    if (o[k] === undefined && optional) return undefined;
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new WorkloadError(`${where}.${k}: expected an integer in ${min}..${max}, found ${JSON.stringify(v)}`);
+    return v;
+  };
+  if (typeof o.comm !== 'string') throw new WorkloadError(`${where}.comm: expected a string`);
+  if (!Array.isArray(o.phases) || o.phases.length === 0) throw new WorkloadError(`${where}.phases: expected a non-empty array`);
+  const phases = o.phases.map((p, j) => {
+    const ph = p as Record<string, unknown>;
+    const keys = typeof p === 'object' && p !== null ? Object.keys(ph) : [];
+    if (keys.length !== 1 || (keys[0] !== 'run' && keys[0] !== 'sleep') || typeof ph[keys[0]] !== 'number' || !Number.isInteger(ph[keys[0]]) || (ph[keys[0]] as number) < 0) {
+      throw new WorkloadError(`${where}.phases[${j}]: expected {"run": ns} or {"sleep": ns} with a non-negative integer`);
+    }
+    return keys[0] === 'run' ? { run: ph.run as number } : { sleep: ph.sleep as number };
+  });
+  const cpus = o.cpus === undefined ? undefined : Array.isArray(o.cpus) && o.cpus.every((c) => Number.isInteger(c) && c >= 0) ? (o.cpus as number[]) : null;
+  if (cpus === null) throw new WorkloadError(`${where}.cpus: expected an array of CPU numbers`);
+  return { pid: int('pid', 1)!, comm: o.comm, nice: int('nice', -20, 19, true), cpus, arrival: int('arrival', 0, undefined, true) ?? 0, phases, loops: int('loops', 1, undefined, true) };
+}
+
+function generate(spec: string): SimTask[] {
+  const [name, ...args] = spec.slice(4).split(',');
+  const params = new Map<string, string>();
+  for (const a of args) {
+    const m = /^(\w+)=(.+)$/.exec(a);
+    if (!m) throw new WorkloadError(`${spec}: expected key=value, found '${a}'`);
+    params.set(m[1], m[2]);
+  }
+  const take = (k: string, dflt?: string): string => {
+    const v = params.get(k) ?? dflt;
+    if (v === undefined) throw new WorkloadError(`${spec}: missing ${k}=`);
+    params.delete(k);
+    return v;
+  };
+  const n = Number(take('n'));
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new WorkloadError(`${spec}: n must be an integer in 1..100000`);
+  const nice = Number(take('nice', '0'));
+  let tasks: SimTask[];
+  if (name === 'hogs') {
+    tasks = Array.from({ length: n }, (_, i) => ({ pid: i + 1, comm: `hog${i}`, nice, arrival: 0, phases: [{ run: 1e15 }] }));
+  } else if (name === 'periodic') {
+    const run = parseDuration(take('run'), 'run');
+    const sleep = parseDuration(take('sleep'), 'sleep');
+    // Staggered starts so the tasks do not all wake at the same instant.
+    tasks = Array.from({ length: n }, (_, i) => ({ pid: i + 1, comm: `periodic${i}`, nice, arrival: Math.floor(((run + sleep) * i) / n), phases: [{ run }, { sleep }] }));
+  } else {
+    throw new WorkloadError(`${spec}: unknown generator '${name}' (have: hogs, periodic)`);
+  }
+  for (const k of params.keys()) throw new WorkloadError(`${spec}: unknown parameter '${k}'`);
+  return tasks;
+}
