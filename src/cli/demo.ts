@@ -8,12 +8,15 @@ import { ENGINES, prepare } from '../bpf/engine.ts';
 import { AddressSpace } from '../bpf/memory.ts';
 import { checkStructure } from '../bpf/verifier/structure.ts';
 import { readInput } from '../bpf/program-file.ts';
+import { simulate, type SchedulerSpec } from '../sched/simulate.ts';
+import { loadWorkload } from '../workload/builtin.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const DEMO_WORKLOAD = 'gen:periodic,n=16,run=3ms,sleep=2ms';
 
 export const demoCommand: CommandModule = {
   command: 'demo',
-  describe: 'show the eBPF machine at work: a sample program on both engines and the conformance suite',
+  describe: 'show scx-sim at work: a BPF program on both engines, three schedulers on one workload, the conformance suite',
   handler: () => {
     const out = (s: string) => process.stdout.write(s);
     const file = join(ROOT, 'bench/programs/primes.s');
@@ -35,6 +38,28 @@ export const demoCommand: CommandModule = {
       out(line);
     }
     out(`jit / interp: ${(rates.jit / rates.interp).toFixed(0)}x\n\n`);
+    out(`\nschedulers on ${DEMO_WORKLOAD}, 4 CPUs, 1 s simulated:\n`);
+    out(`${'scheduler'.padEnd(24)} ${'util %'.padStart(7)} ${'switches'.padStart(9)} ${'mean wake lat ms'.padStart(17)} ${'max wake lat ms'.padStart(16)} ${'BPF insns'.padStart(10)}\n`);
+    const tasks = loadWorkload(DEMO_WORKLOAD);
+    const schedulers: SchedulerSpec[] = [
+      { kind: 'builtin:eevdf' },
+      ...['fifo', 'vtime'].map((n) => {
+        const file = join(ROOT, 'schedulers', `${n}.bpf.o`);
+        return { kind: 'bpf' as const, file: `schedulers/${n}.bpf.o`, bytes: new Uint8Array(readInput(file)) };
+      }),
+    ];
+    for (const scheduler of schedulers) {
+      const r = simulate({ scheduler, tasks, topology: '4', durationNs: 1e9 });
+      const lats = r.tasks.flatMap((t) => t.wakeupLatency);
+      const mean = lats.reduce((a, b) => a + b, 0) / Math.max(1, lats.length);
+      const busy = r.cpus.reduce((n, c) => n + c.busy, 0);
+      out(
+        `${r.scheduler.padEnd(24)} ${((100 * busy) / (r.durationNs * r.cpus.length)).toFixed(1).padStart(7)} ${String(r.cpus.reduce((n, c) => n + c.switches, 0)).padStart(9)} ` +
+          `${(mean / 1e6).toFixed(3).padStart(17)} ${(Math.max(0, ...lats) / 1e6).toFixed(3).padStart(16)} ${String(r.bpfInsns ?? '-').padStart(10)}` +
+          `${r.exit ? `  aborted: ${r.exit.msg}` : ''}\n`,
+      );
+    }
+    out('\n');
     for (const dir of ['tests', 'negative']) {
       const path = join(ROOT, '../shared/bpf-conformance', dir);
       if (!existsSync(path)) {
