@@ -10,11 +10,18 @@ import { ScxError } from '../util/errors.ts';
 import { schedExtOpsOf } from './ext/bpf-ops.ts';
 import { ExtCore, type ExitInfo } from './ext/core.ts';
 import { scxKfuncs } from './ext/kfunc-protos.ts';
+import { TsKernelApi, TsSchedExtOps, type TsSchedulerDef } from './ext/ops.ts';
+import { allocKernelWords } from '../bpf/kernel-helpers.ts';
+import { AddressSpace } from '../bpf/memory.ts';
 import { simulateFair, type CpuRecord, type SimTask, type TaskRecord } from './fair/sim.ts';
 import { SimKernel } from './kernel.ts';
 import { parseTopology } from './topology.ts';
 
-export type SchedulerSpec = { kind: 'builtin:eevdf' } | { kind: 'bpf'; file: string; bytes: Uint8Array };
+export type SchedulerSpec =
+  | { kind: 'builtin:eevdf' }
+  | { kind: 'bpf'; file: string; bytes: Uint8Array }
+  /** A TypeScript scheduler: built against the kfunc API of the run's kernel memory. */
+  | { kind: 'ts'; make: (api: TsKernelApi) => TsSchedulerDef };
 
 export interface SimulateOptions {
   scheduler: SchedulerSpec;
@@ -46,6 +53,16 @@ export function simulate(o: SimulateOptions): SimulateResult {
     return { scheduler: 'builtin:eevdf', topology: topo.spec, ...r };
   }
   const core = new ExtCore(topo, 'newer', o.hz);
+  if (o.scheduler.kind === 'ts') {
+    const mem = new AddressSpace();
+    const km = { mem, words: allocKernelWords(mem) };
+    const api = new TsKernelApi(km);
+    api.bind(core.kfuncs());
+    const ops = new TsSchedExtOps(o.scheduler.make(api));
+    core.attach(km, ops);
+    const r = core.run(o.tasks, o.durationNs);
+    return { scheduler: `ts:${ops.name}`, topology: topo.spec, durationNs: r.durationNs, tasks: r.tasks, cpus: r.cpus, callbacks: r.callbacks, bpfInsns: 0, exit: r.exit };
+  }
   const kernel = new SimKernel({ scx: () => scxKfuncs(core.kfuncs()) });
   const machine = { ...idleMachine(topo.nrCpus), isTask: (a: number) => core.isTask(a) };
   const loaded = load(openObject(o.scheduler.bytes, o.scheduler.file), kernel, machine, { engine: o.engine });

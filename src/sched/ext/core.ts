@@ -11,7 +11,7 @@
  */
 import type { HelperCall, HelperFn } from '../../bpf/helpers.ts';
 import { HelperError } from '../../bpf/helpers.ts';
-import { ProgramFault, type LoadedObject } from '../../bpf/loader.ts';
+import { ProgramFault } from '../../bpf/loader.ts';
 import { bpfFormat } from '../../bpf/printf.ts';
 import { readCString } from '../../bpf/printf.ts';
 import { ScxError } from '../../util/errors.ts';
@@ -19,7 +19,7 @@ import { EventQueue } from '../engine.ts';
 import type { Phase, SimTask, TaskRecord } from '../fair/sim.ts';
 import { TaskTable, type Task } from '../task.ts';
 import type { Topology } from '../topology.ts';
-import type { BpfSchedExtOps } from './bpf-ops.ts';
+import type { KernelMemory, SchedExtOps } from './ops.ts';
 import { checkKfuncContext, type KernelFlavour } from './context.ts';
 import {
   Dsq,
@@ -121,8 +121,8 @@ export interface ExtRunResult {
 
 /** The scx kfunc implementations for a core that is created before the object is loaded. */
 export class ExtCore {
-  private loaded!: LoadedObject;
-  private ops!: BpfSchedExtOps;
+  private km!: KernelMemory;
+  private ops!: SchedExtOps;
   private tasks!: TaskTable;
   private readonly q = new EventQueue();
   private readonly global = new Dsq<ExtTask>(SCX_DSQ_GLOBAL, true);
@@ -224,11 +224,11 @@ export class ExtCore {
     };
   }
 
-  /** Attach the loaded scheduler; tasks live in its memory. */
-  attach(loaded: LoadedObject, ops: BpfSchedExtOps): void {
-    this.loaded = loaded;
+  /** Attach the scheduler and the kernel memory tasks live in (a BPF object's own memory). */
+  attach(km: KernelMemory, ops: SchedExtOps): void {
+    this.km = km;
     this.ops = ops;
-    this.tasks = new TaskTable(loaded.mem, this.topo.nrCpus);
+    this.tasks = new TaskTable(km.mem, this.topo.nrCpus);
     this.idle = new IdleTracker(this.topo);
     this.cpus = this.topo.cpus.map((c) => ({
       id: c.id,
@@ -315,8 +315,8 @@ export class ExtCore {
     this.callbacks[name] = (this.callbacks[name] ?? 0) + 1;
     const saved = this.ctx;
     this.ctx = { callback: name, cpu, task };
-    const words = this.loaded.words;
-    const view = this.loaded.mem.view;
+    const words = this.km.words;
+    const view = this.km.mem.view;
     view.setUint32(words.cpuAddr, cpu, true);
     view.setBigUint64(words.clockAddr, BigInt(this.q.now), true);
     try {
