@@ -42,7 +42,7 @@ export const runCommand: CommandModule<object, Args> = {
       engine: args.engine,
     });
     if (args.json) {
-      process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      process.stdout.write(JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
     } else {
       const out: string[] = [`${r.scheduler} on ${r.topology}, ${ms(r.durationNs)} ms simulated`];
       if (r.exit) out.push(`scheduler aborted at ${ms(r.exit.atNs)} ms: ${r.exit.reason}: ${r.exit.msg}`);

@@ -45,6 +45,7 @@ const SCX_KICK_IDLE = 1n;
 const SCX_KICK_PREEMPT = 2n;
 const SCX_EXIT_ERROR_BPF = 1025;
 const SCX_EXIT_UNREG_BPF = 65;
+const SCX_EXIT_ERROR_STALL = 1026;
 const SCX_DSP_MAX_LOOPS = 32;
 
 const EV_ARRIVE = 0;
@@ -52,11 +53,13 @@ const EV_WAKE = 1;
 const EV_TICK = 2;
 const EV_BURST_END = 3;
 const EV_RESCHED = 4;
+const EV_WATCHDOG = 5;
 
 export interface ExitInfo {
   kind: number;
   reason: string;
   msg: string;
+  exitCode: bigint;
   atNs: number;
 }
 
@@ -210,7 +213,7 @@ export class ExtCore {
         throw new SchedulerAbort(SCX_EXIT_ERROR_BPF, 'scx_bpf_error', this.bstr(c, 1));
       },
       scx_bpf_exit_bstr: (c) => {
-        throw new SchedulerAbort(SCX_EXIT_UNREG_BPF, 'unregistered from BPF', this.bstr(c, 2));
+        throw new SchedulerAbort(SCX_EXIT_UNREG_BPF, 'unregistered from BPF', this.bstr(c, 2), BigInt.asIntN(64, c.u64(1)));
       },
       scx_bpf_nr_cpu_ids: () => this.topo.nrCpus,
       scx_bpf_task_cpu: (c) => this.taskArg(c, 1).cpu,
@@ -265,6 +268,8 @@ export class ExtCore {
       }
       this.ext.forEach((t) => q.schedule(t.spec.arrival, EV_ARRIVE, t.index));
       for (const c of this.cpus) q.schedule(tick, EV_TICK, c.id);
+      const watchdogPeriod = Math.floor((this.ops.timeoutMs * 1e6) / 2);
+      q.schedule(watchdogPeriod, EV_WATCHDOG);
       while (q.next() && !this.exitInfo) {
         if (q.now >= durationNs) break;
         const a = q.a;
@@ -285,6 +290,10 @@ export class ExtCore {
           case EV_RESCHED:
             this.cpus[a].reschedPending = false;
             this.pick(a);
+            break;
+          case EV_WATCHDOG:
+            this.watchdog();
+            q.schedule(q.now + Math.floor((this.ops.timeoutMs * 1e6) / 2), EV_WATCHDOG);
             break;
         }
       }
@@ -307,6 +316,18 @@ export class ExtCore {
       callbacks: this.callbacks,
       bpfInsns: this.bpfInsns,
     };
+  }
+
+  /** §6.6: a runnable task that has not run for timeout_ms stalls the scheduler. */
+  private watchdog(): void {
+    const limit = this.ops.timeoutMs * 1e6;
+    for (const t of this.ext) {
+      if (t.state !== 'queued') continue;
+      const waited = this.q.now - t.runnableSince;
+      if (waited > limit) {
+        throw new SchedulerAbort(SCX_EXIT_ERROR_STALL, 'runnable task stall', `${t.task.comm}[${t.spec.pid}] failed to run for ${(waited / 1e9).toFixed(3)}s`);
+      }
+    }
   }
 
   // ---- callbacks ----
@@ -657,9 +678,9 @@ export class ExtCore {
 
   private abort(e: unknown): void {
     if (e instanceof SchedulerAbort) {
-      this.exitInfo = { kind: e.kind, reason: e.reason, msg: e.message, atNs: this.q.now };
+      this.exitInfo = { kind: e.kind, reason: e.reason, msg: e.message, exitCode: e.exitCode, atNs: this.q.now };
     } else if (e instanceof ProgramFault || e instanceof HelperError) {
-      this.exitInfo = { kind: SCX_EXIT_ERROR, reason: 'runtime error', msg: (e as Error).message, atNs: this.q.now };
+      this.exitInfo = { kind: SCX_EXIT_ERROR, reason: 'runtime error', msg: (e as Error).message, exitCode: 0n, atNs: this.q.now };
     } else {
       throw e;
     }

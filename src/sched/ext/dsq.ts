@@ -18,6 +18,8 @@ export class SchedulerAbort extends ProgramExit {
     readonly kind: number,
     readonly reason: string,
     msg: string,
+    /** scx_exit_info.exit_code: scx_bpf_exit's code, 0 otherwise. */
+    readonly exitCode = 0n,
   ) {
     super(msg);
   }
