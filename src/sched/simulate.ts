@@ -30,6 +30,8 @@ export interface SimulateOptions {
   durationNs: number;
   engine?: EngineName;
   hz?: number;
+  /** Check the sched_ext core's placement invariants after every event (slow; for tests). */
+  checkInvariants?: boolean;
 }
 
 export interface SimulateResult {
@@ -53,6 +55,7 @@ export function simulate(o: SimulateOptions): SimulateResult {
     return { scheduler: 'builtin:eevdf', topology: topo.spec, ...r };
   }
   const core = new ExtCore(topo, 'newer', o.hz);
+  core.checkInvariants = o.checkInvariants ?? false;
   if (o.scheduler.kind === 'ts') {
     const mem = new AddressSpace();
     const km = { mem, words: allocKernelWords(mem) };

@@ -141,6 +141,9 @@ export class ExtCore {
   private readonly callbacks: Record<string, number> = {};
   private bpfInsns = 0;
 
+  /** Check the placement invariants after every event (tests; costs O(tasks) per event). */
+  checkInvariants = false;
+
   constructor(
     readonly topo: Topology,
     readonly flavour: KernelFlavour = 'newer',
@@ -270,8 +273,13 @@ export class ExtCore {
       for (const c of this.cpus) q.schedule(tick, EV_TICK, c.id);
       const watchdogPeriod = Math.floor((this.ops.timeoutMs * 1e6) / 2);
       q.schedule(watchdogPeriod, EV_WATCHDOG);
+      let lastTime = 0;
       while (q.next() && !this.exitInfo) {
         if (q.now >= durationNs) break;
+        if (this.checkInvariants) {
+          if (q.now < lastTime) throw new Error(`time went backwards: ${q.now} < ${lastTime}`);
+          lastTime = q.now;
+        }
         const a = q.a;
         switch (q.kind) {
           case EV_ARRIVE:
@@ -296,6 +304,7 @@ export class ExtCore {
             q.schedule(q.now + Math.floor((this.ops.timeoutMs * 1e6) / 2), EV_WATCHDOG);
             break;
         }
+        if (this.checkInvariants) this.verify();
       }
     } catch (e) {
       this.abort(e);
@@ -316,6 +325,30 @@ export class ExtCore {
       callbacks: this.callbacks,
       bpfInsns: this.bpfInsns,
     };
+  }
+
+  /**
+   * Every task is in exactly one place: running on one CPU, queued on one DSQ, held by the BPF
+   * scheduler (queued but on no DSQ), sleeping, or exited; no CPU runs two tasks.
+   */
+  private verify(): void {
+    const where = new Map<ExtTask, string[]>();
+    const note = (t: ExtTask, place: string) => where.set(t, [...(where.get(t) ?? []), place]);
+    for (const c of this.cpus) {
+      if (c.curr) note(c.curr, `running on CPU ${c.id}`);
+      for (const t of c.local.toArray()) note(t, `local DSQ of CPU ${c.id}`);
+    }
+    for (const t of this.global.toArray()) note(t, 'global DSQ');
+    for (const d of this.user.values()) for (const t of d.toArray()) note(t, describeDsq(d.id));
+    for (const t of this.ext) {
+      const places = where.get(t) ?? [];
+      const running = places.filter((p) => p.startsWith('running')).length;
+      const ok =
+        places.length <= 1 &&
+        (t.state === 'running' ? running === 1 : running === 0) &&
+        (t.state === 'queued' || t.state === 'running' || places.length === 0);
+      if (!ok) throw new Error(`invariant broken at ${this.q.now} ns: task ${t.spec.pid} is ${t.state} and in [${places.join(', ')}]`);
+    }
   }
 
   /** §6.6: a runnable task that has not run for timeout_ms stalls the scheduler. */

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { SimTask } from '../../../src/sched/fair/sim.ts';
+import type { TsKernelApi, TsSchedulerDef } from '../../../src/sched/ext/ops.ts';
+import { simulate } from '../../../src/sched/simulate.ts';
+
+const MS = 1_000_000;
+const LOCAL = 0x8000000000000002n;
+const GLOBAL = 0x8000000000000001n;
+const LOCAL_ON = 0xc000000000000000n;
+
+/**
+ * A family of TypeScript schedulers picked by the test: where enqueue puts a task (global, a
+ * user DSQ FIFO or by vtime, a CPU's local DSQ, or kept back until dispatch), whether select_cpu
+ * is implemented and direct-inserts, and the slice.
+ */
+interface Policy {
+  target: 'global' | 'user-fifo' | 'user-vtime' | 'local-on' | 'held';
+  selectCpu: boolean;
+  slice: number;
+}
+
+function make(policy: Policy) {
+  return (api: TsKernelApi): TsSchedulerDef => {
+    const held: number[] = [];
+    const view = () => api.km.mem.view;
+    let rr = 0;
+    return {
+      name: 'random',
+      callbacks: {
+        init: () => Number(api.kfunc('scx_bpf_create_dsq', 5, -1)),
+        ...(policy.selectCpu
+          ? {
+              select_cpu: (p: number, prev: number, flags: number) => {
+                view().setUint8(api.scratch, 0);
+                const cpu = Number(api.kfunc('scx_bpf_select_cpu_dfl', p, prev, flags, api.scratch));
+                if (view().getUint8(api.scratch)) api.kfunc('scx_bpf_dsq_insert', p, LOCAL, policy.slice, 0);
+                return cpu;
+              },
+            }
+          : {}),
+        enqueue: (p: number, flags: number) => {
+          switch (policy.target) {
+            case 'global':
+              api.kfunc('scx_bpf_dsq_insert', p, GLOBAL, policy.slice, flags);
+              break;
+            case 'user-fifo':
+              api.kfunc('scx_bpf_dsq_insert', p, 5, policy.slice, flags);
+              break;
+            case 'user-vtime':
+              api.kfunc('scx_bpf_dsq_insert_vtime', p, 5, policy.slice, BigInt(p % 97), flags);
+              break;
+            case 'local-on': {
+              // Only CPU 0 is allowed for every generated task below, so LOCAL_ON|0 is legal.
+              api.kfunc('scx_bpf_dsq_insert', p, LOCAL_ON, policy.slice, flags);
+              break;
+            }
+            case 'held':
+              held.push(p);
+              break;
+          }
+        },
+        dispatch: () => {
+          if (policy.target === 'held') {
+            const p = held.shift();
+            if (p !== undefined) api.kfunc('scx_bpf_dsq_insert', p, LOCAL, policy.slice, 0);
+          } else {
+            api.kfunc('scx_bpf_dsq_move_to_local', 5);
+          }
+          rr++;
+        },
+      },
+    };
+  };
+}
+
+describe('sched_ext core invariants under random workloads and random TypeScript schedulers', () => {
+  it('keeps every task in one place, balances the books and repeats exactly', () => {
+    const policy = fc.record({
+      target: fc.constantFrom('global' as const, 'user-fifo' as const, 'user-vtime' as const, 'local-on' as const, 'held' as const),
+      selectCpu: fc.boolean(),
+      slice: fc.constantFrom(100_000, 2 * MS, 20 * MS),
+    });
+    const task = fc.record({
+      nice: fc.integer({ min: -20, max: 19 }),
+      arrival: fc.integer({ min: 0, max: 20 * MS }),
+      run: fc.integer({ min: 50_000, max: 8 * MS }),
+      sleep: fc.integer({ min: 50_000, max: 8 * MS }),
+    });
+    fc.assert(
+      fc.property(policy, fc.constantFrom('1', '2', '1n:1l:2c:2t'), fc.array(task, { minLength: 1, maxLength: 6 }), (pol, topology, ts) => {
+        const tasks: SimTask[] = ts.map((t, i) => ({
+          pid: i + 1,
+          comm: `t${i}`,
+          nice: t.nice,
+          arrival: t.arrival,
+          phases: [{ run: t.run }, { sleep: t.sleep }],
+          cpus: pol.target === 'local-on' ? [0] : undefined,
+        }));
+        const run = () => simulate({ scheduler: { kind: 'ts', make: make(pol) }, tasks, topology, durationNs: 100 * MS, checkInvariants: true });
+        const r = run();
+        expect(r.exit).toBeUndefined();
+        const runtime = r.tasks.reduce((n, t) => n + t.runtime, 0);
+        expect(r.cpus.reduce((n, c) => n + c.busy, 0)).toBe(runtime);
+        for (const c of r.cpus) expect(c.busy + c.idle).toBe(r.durationNs);
+        r.tasks.forEach((t, i) => expect(t.runtime + t.wait).toBeLessThanOrEqual(100 * MS - tasks[i].arrival));
+        expect(run()).toEqual(r);
+      }),
+      { numRuns: 120 },
+    );
+  });
+});
