@@ -11,7 +11,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SimTask } from '../src/sched/fair/sim.ts';
+import type { SimTask } from '../src/sched/spec.ts';
 import { tsVtime } from '../src/sched/ext/ts-schedulers.ts';
 import { simulate, type SchedulerSpec } from '../src/sched/simulate.ts';
 import { writeFileAtomic } from '../src/util/fs.ts';

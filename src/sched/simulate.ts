@@ -1,20 +1,20 @@
 /**
- * One simulation run: a scheduler (the built-in EEVDF class, or a BPF sched_ext object) on a
- * topology, with tasks, for a duration. The result holds per-task and per-CPU records and, for
- * BPF schedulers, callback counts, BPF instructions executed and the exit of an aborted
- * scheduler.
+ * One simulation run: a scheduler (the built-in EEVDF class, a BPF sched_ext object, or a
+ * TypeScript sched_ext scheduler) on a topology, with tasks, for a duration. The result holds
+ * per-task and per-CPU records and, for sched_ext schedulers, callback counts, BPF instructions
+ * executed and the exit of an aborted scheduler (after which the run went on in the fair class).
  */
-import { idleMachine, load, openObject } from '../bpf/loader.ts';
+import { load, openObject, type LoadedObject } from '../bpf/loader.ts';
 import type { EngineName } from '../bpf/engine.ts';
+import { allocKernelWords, type TimerState } from '../bpf/kernel-helpers.ts';
+import { AddressSpace } from '../bpf/memory.ts';
 import { ScxError } from '../util/errors.ts';
 import { schedExtOpsOf } from './ext/bpf-ops.ts';
-import { ExtCore, type ExitInfo } from './ext/core.ts';
 import { scxKfuncs } from './ext/kfunc-protos.ts';
 import { TsKernelApi, TsSchedExtOps, type TsSchedulerDef } from './ext/ops.ts';
-import { allocKernelWords } from '../bpf/kernel-helpers.ts';
-import { AddressSpace } from '../bpf/memory.ts';
-import { simulateFair, type CpuRecord, type SimTask, type TaskRecord } from './fair/sim.ts';
+import { Machine, type ExitInfo } from './machine.ts';
 import { SimKernel } from './kernel.ts';
+import type { CpuRecord, SimTask, TaskRecord, TaskSource } from './spec.ts';
 import { parseTopology } from './topology.ts';
 
 export type SchedulerSpec =
@@ -25,13 +25,18 @@ export type SchedulerSpec =
 
 export interface SimulateOptions {
   scheduler: SchedulerSpec;
-  tasks: readonly SimTask[];
+  /** The tasks, or a source producing them in arrival order (open workloads). */
+  tasks: readonly SimTask[] | TaskSource;
   topology: string;
   durationNs: number;
   engine?: EngineName;
   hz?: number;
-  /** Check the sched_ext core's placement invariants after every event (slow; for tests). */
+  /** Seeds the run's randomness (bpf_get_prandom_u32). Default 1. */
+  seed?: number;
+  /** Check the machine's placement invariants after every event (slow; for tests). */
   checkInvariants?: boolean;
+  /** Receives each exited task's record, which is then left out of `tasks` (long open runs). */
+  onTaskExit?: (record: TaskRecord) => void;
 }
 
 export interface SimulateResult {
@@ -40,45 +45,61 @@ export interface SimulateResult {
   durationNs: number;
   tasks: TaskRecord[];
   cpus: CpuRecord[];
-  /** BPF schedulers only. */
+  /** Event-queue events handled: wake-ups, burst ends, ticks, reschedules, timers. */
+  events: number;
+  /** sched_ext schedulers only. */
   callbacks?: Record<string, number>;
   bpfInsns?: number;
-  /** Set when a BPF scheduler was aborted; the run stopped there. */
+  /** Set when a sched_ext scheduler was aborted; its tasks finished the run in the fair class. */
   exit?: ExitInfo;
 }
 
 export function simulate(o: SimulateOptions): SimulateResult {
   const topo = parseTopology(o.topology);
   if (!Number.isSafeInteger(o.durationNs) || o.durationNs <= 0) throw new ScxError(`duration ${o.durationNs} ns: expected a positive integer`);
+  if (o.seed !== undefined && !(Number.isSafeInteger(o.seed) && o.seed >= 0)) throw new ScxError(`seed ${o.seed}: expected a non-negative integer`);
+  const machine = new Machine(topo, { hz: o.hz, seed: o.seed, checkInvariants: o.checkInvariants, onTaskExit: o.onTaskExit });
+  let name: string;
   if (o.scheduler.kind === 'builtin:eevdf') {
-    const r = simulateFair(topo, o.tasks, o.durationNs, o.hz);
-    return { scheduler: 'builtin:eevdf', topology: topo.spec, ...r };
-  }
-  const core = new ExtCore(topo, 'newer', o.hz);
-  core.checkInvariants = o.checkInvariants ?? false;
-  if (o.scheduler.kind === 'ts') {
+    name = 'builtin:eevdf';
+  } else if (o.scheduler.kind === 'ts') {
     const mem = new AddressSpace();
     const km = { mem, words: allocKernelWords(mem) };
     const api = new TsKernelApi(km);
-    api.bind(core.kfuncs());
+    api.bind(machine.kfuncs());
     const ops = new TsSchedExtOps(o.scheduler.make(api));
-    core.attach(km, ops);
-    const r = core.run(o.tasks, o.durationNs);
-    return { scheduler: `ts:${ops.name}`, topology: topo.spec, durationNs: r.durationNs, tasks: r.tasks, cpus: r.cpus, callbacks: r.callbacks, bpfInsns: 0, exit: r.exit };
+    machine.attach(km, ops);
+    name = `ts:${ops.name}`;
+  } else {
+    const kernel = new SimKernel({ scx: () => scxKfuncs(machine.kfuncs()) });
+    const loaded = load(openObject(o.scheduler.bytes, o.scheduler.file), kernel, machine.bpfMachine(), { engine: o.engine });
+    machine.attach(loaded, schedExtOpsOf(loaded), {
+      taskFreed: (addr) => {
+        for (const m of loaded.maps.values()) m.dropOwner(addr);
+      },
+      fireTimer: (t) => fireTimer(loaded, t),
+    });
+    name = o.scheduler.file;
   }
-  const kernel = new SimKernel({ scx: () => scxKfuncs(core.kfuncs()) });
-  const machine = { ...idleMachine(topo.nrCpus), isTask: (a: number) => core.isTask(a) };
-  const loaded = load(openObject(o.scheduler.bytes, o.scheduler.file), kernel, machine, { engine: o.engine });
-  core.attach(loaded, schedExtOpsOf(loaded));
-  const r = core.run(o.tasks, o.durationNs);
-  return {
-    scheduler: o.scheduler.file,
-    topology: topo.spec,
-    durationNs: r.durationNs,
-    tasks: r.tasks,
-    cpus: r.cpus,
-    callbacks: r.callbacks,
-    bpfInsns: r.bpfInsns,
-    exit: r.exit,
-  };
+  const r = machine.run(o.tasks, o.durationNs);
+  const ext = o.scheduler.kind === 'builtin:eevdf' ? {} : { callbacks: r.callbacks, bpfInsns: r.bpfInsns, exit: r.exit };
+  return { scheduler: name, topology: topo.spec, durationNs: r.durationNs, tasks: r.tasks, cpus: r.cpus, events: r.events, ...ext };
+}
+
+/** Run a BPF timer's callback as the kernel does: (map, key, value) of the element holding it. */
+function fireTimer(loaded: LoadedObject, t: TimerState): number {
+  const prog = loaded.programs.get(t.owner as string);
+  if (!prog) throw new ScxError(`${loaded.object.file}: timer at 0x${t.timerAddr.toString(16)} belongs to no program`);
+  let value = 0;
+  let key = 0;
+  for (const f of t.map.spec.fields ?? []) {
+    if (f.kind !== 'timer') continue;
+    key = t.map.keyAddrOfValue(t.timerAddr - f.offset);
+    if (key) {
+      value = t.timerAddr - f.offset;
+      break;
+    }
+  }
+  prog.exe.runFunction(t.callback, [BigInt(loaded.addressOfMap(t.map)), BigInt(key), BigInt(value)]);
+  return prog.exe.lastInsnCount();
 }

@@ -6,7 +6,7 @@
  * Durations take ns, us, ms or s suffixes (plain numbers are ns).
  */
 import { readFileSync } from 'node:fs';
-import type { SimTask } from '../sched/fair/sim.ts';
+import type { SimTask } from '../sched/spec.ts';
 import { ScxError } from '../util/errors.ts';
 
 export class WorkloadError extends ScxError {}

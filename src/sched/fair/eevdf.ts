@@ -139,6 +139,12 @@ export class FairRunqueue {
     this.curr = e;
   }
 
+  /** The running entity is switched out for another class's task: it waits in the queue. */
+  putPrev(): void {
+    if (this.curr) this.queued.push(this.curr);
+    this.curr = undefined;
+  }
+
   /** Wake-up preemption: the woken entity is eligible and due before the running one. */
   shouldPreempt(woken: FairEntity): boolean {
     const c = this.curr;

@@ -1,24 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { idleMachine, load, openObject } from '../../../src/bpf/loader.ts';
-import { schedExtOpsOf } from '../../../src/sched/ext/bpf-ops.ts';
-import { ExtCore } from '../../../src/sched/ext/core.ts';
-import { scxKfuncs } from '../../../src/sched/ext/kfunc-protos.ts';
-import type { SimTask } from '../../../src/sched/fair/sim.ts';
-import { SimKernel } from '../../../src/sched/kernel.ts';
-import { parseTopology } from '../../../src/sched/topology.ts';
+import type { SimTask } from '../../../src/sched/spec.ts';
+import { simulate } from '../../../src/sched/simulate.ts';
 
 const MS = 1_000_000;
 
-function runScheduler(name: string, spec: string, tasks: SimTask[], durationNs: number) {
-  const topo = parseTopology(spec);
-  const core = new ExtCore(topo);
-  const kernel = new SimKernel({ scx: () => scxKfuncs(core.kfuncs()) });
+function runScheduler(name: string, topology: string, tasks: SimTask[], durationNs: number) {
   const file = resolve(__dirname, `../../../schedulers/${name}.bpf.o`);
-  const loaded = load(openObject(new Uint8Array(readFileSync(file)), `${name}.bpf.o`), kernel, { ...idleMachine(topo.nrCpus), isTask: (a) => core.isTask(a) });
-  core.attach(loaded, schedExtOpsOf(loaded));
-  return core.run(tasks, durationNs);
+  return simulate({ scheduler: { kind: 'bpf', file: `${name}.bpf.o`, bytes: new Uint8Array(readFileSync(file)) }, tasks, topology, durationNs, checkInvariants: true });
 }
 
 const periodic = (n: number): SimTask[] =>
@@ -35,8 +25,8 @@ describe('the sched_ext core running BPF schedulers through the JIT', () => {
       for (const t of r.tasks) expect(t.runtime).toBeGreaterThan(50 * MS);
       // Each switch to a task is one ops.running (when implemented) and one pick.
       const switches = r.cpus.reduce((n, c) => n + c.switches, 0);
-      if (r.callbacks.running) expect(r.callbacks.running).toBe(switches);
-      expect(r.callbacks.init).toBe(1);
+      if (r.callbacks!.running) expect(r.callbacks!.running).toBe(switches);
+      expect(r.callbacks!.init).toBe(1);
       expect(r.bpfInsns).toBeGreaterThan(1000);
       expect(runScheduler(name, '4', periodic(8), 200 * MS)).toEqual(r);
     });

@@ -2,17 +2,42 @@ import { describe, expect, it } from 'vitest';
 import { simulate } from '../../../src/sched/simulate.ts';
 import type { TsKernelApi, TsSchedulerDef } from '../../../src/sched/ext/ops.ts';
 import { loadWorkload } from '../../../src/workload/builtin.ts';
+import { readCString } from '../../../src/bpf/printf.ts';
 
 const MS = 1_000_000;
 
 describe('scheduler exits (semantics doc §6.6)', () => {
-  it('the watchdog stalls a scheduler that keeps a runnable task from running for timeout_ms', () => {
+  it('the watchdog stalls a scheduler that keeps a runnable task from running; its tasks finish the run in the fair class', () => {
+    const seen: string[] = [];
+    let exitInfo: { kind: number; reason: string; msg: string } | undefined;
     // enqueue keeps every task in "BPF" and dispatch never inserts it.
-    const hoarder = (): TsSchedulerDef => ({ name: 'hoarder', timeoutMs: 100, callbacks: { enqueue: () => 0, dispatch: () => 0 } });
-    const r = simulate({ scheduler: { kind: 'ts', make: hoarder }, tasks: loadWorkload('gen:hogs,n=1'), topology: '1', durationNs: 1000 * MS });
+    const hoarder = (api: TsKernelApi): TsSchedulerDef => ({
+      name: 'hoarder',
+      timeoutMs: 100,
+      callbacks: {
+        enqueue: () => 0,
+        dispatch: () => 0,
+        disable: (p) => void seen.push(`disable ${p === 0 ? 'NULL' : 'task'}`),
+        exit_task: () => void seen.push('exit_task'),
+        exit: (ei) => {
+          seen.push('exit');
+          // struct scx_exit_info: kind at 0, reason at 24, msg at 48 (kernel-types.ts layout).
+          const { mem } = api.km;
+          const str = (at: number) => readCString(mem, Number(mem.view.getBigUint64(ei + at, true)));
+          exitInfo = { kind: mem.view.getUint32(ei, true), reason: str(24)!, msg: str(48)! };
+        },
+      },
+    });
+    const r = simulate({ scheduler: { kind: 'ts', make: hoarder }, tasks: loadWorkload('gen:hogs,n=1'), topology: '1', durationNs: 1000 * MS, checkInvariants: true });
     // Checked every timeout/2 = 50 ms: at 150 ms the task has waited 150 ms > 100 ms.
     expect(r.exit).toEqual({ kind: 1026, reason: 'runnable task stall', msg: 'hog0[1] failed to run for 0.150s', exitCode: 0n, atNs: 150 * MS });
-    expect(r.durationNs).toBe(150 * MS);
+    // The teardown: disable and exit_task per task, then ops.exit with the exit info.
+    expect(seen).toEqual(['disable task', 'exit_task', 'exit']);
+    expect(exitInfo).toEqual({ kind: 1026, reason: 'runnable task stall', msg: 'hog0[1] failed to run for 0.150s' });
+    // The run goes on: the task runs in the fair class from the abort to the end.
+    expect(r.durationNs).toBe(1000 * MS);
+    expect(r.tasks[0]).toMatchObject({ runtime: 850 * MS, wait: 150 * MS });
+    expect(r.cpus[0]).toMatchObject({ busy: 850 * MS, idle: 150 * MS });
   });
 
   it('scx_bpf_error aborts with the formatted message; scx_bpf_exit unregisters', () => {

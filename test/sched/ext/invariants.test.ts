@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { SimTask } from '../../../src/sched/fair/sim.ts';
+import type { SimTask } from '../../../src/sched/spec.ts';
 import type { TsKernelApi, TsSchedulerDef } from '../../../src/sched/ext/ops.ts';
 import { simulate } from '../../../src/sched/simulate.ts';
 

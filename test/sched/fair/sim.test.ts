@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { simulateFair, type SimTask } from '../../../src/sched/fair/sim.ts';
 import { parseTopology } from '../../../src/sched/topology.ts';
+import type { SimTask } from '../../../src/sched/spec.ts';
+import { simulate } from '../../../src/sched/simulate.ts';
+
+function simulateFair(topology: string, tasks: SimTask[], durationNs: number) {
+  return simulate({ scheduler: { kind: 'builtin:eevdf' }, tasks, topology, durationNs, checkInvariants: true });
+}
 
 const MS = 1_000_000;
 const hog = (pid: number, nice = 0, cpus?: number[]): SimTask => ({ pid, comm: `hog${pid}`, nice, cpus, arrival: 0, phases: [{ run: 1e12 }] });
@@ -14,7 +19,7 @@ function checkBooks(r: ReturnType<typeof simulateFair>) {
 
 describe('builtin:eevdf', () => {
   it('shares one CPU by weight (nice 0 vs nice -3: 1024 vs 1991)', () => {
-    const r = simulateFair(parseTopology('1'), [hog(1, 0), hog(2, -3)], 3000 * MS);
+    const r = simulateFair('1', [hog(1, 0), hog(2, -3)], 3000 * MS);
     checkBooks(r);
     const ratio = r.tasks[1].runtime / r.tasks[0].runtime;
     expect(Math.abs(ratio - 1991 / 1024) / (1991 / 1024)).toBeLessThan(0.02);
@@ -22,7 +27,7 @@ describe('builtin:eevdf', () => {
   });
 
   it('spreads CPU hogs over idle CPUs and keeps them there', () => {
-    const r = simulateFair(parseTopology('4'), [1, 2, 3, 4].map((p) => hog(p)), 500 * MS);
+    const r = simulateFair('4', [1, 2, 3, 4].map((p) => hog(p)), 500 * MS);
     checkBooks(r);
     for (const t of r.tasks) {
       expect(t.runtime).toBe(500 * MS);
@@ -32,7 +37,7 @@ describe('builtin:eevdf', () => {
 
   it('runs a periodic task at its duty cycle with no wake-up delay on an idle machine', () => {
     const periodic: SimTask = { pid: 1, comm: 'tick', arrival: 0, phases: [{ run: 1 * MS }, { sleep: 9 * MS }] };
-    const r = simulateFair(parseTopology('2'), [periodic], 1000 * MS);
+    const r = simulateFair('2', [periodic], 1000 * MS);
     checkBooks(r);
     expect(r.tasks[0].runtime).toBe(100 * MS);
     expect(Math.max(...r.tasks[0].wakeupLatency)).toBe(0);
@@ -41,7 +46,7 @@ describe('builtin:eevdf', () => {
 
   it('respects affinity and honours the load balancer for waiting tasks', () => {
     // Two hogs pinned nowhere on 2 CPUs arrive on one CPU's queue only if it is the sole choice.
-    const r = simulateFair(parseTopology('2'), [hog(1, 0, [0]), hog(2, 0, [0]), hog(3, 0)], 400 * MS);
+    const r = simulateFair('2', [hog(1, 0, [0]), hog(2, 0, [0]), hog(3, 0)], 400 * MS);
     checkBooks(r);
     // 1 and 2 share CPU 0; 3 has CPU 1 to itself.
     expect(r.tasks[2].runtime).toBe(400 * MS);
@@ -49,7 +54,7 @@ describe('builtin:eevdf', () => {
   });
 
   it('rejects behaviour that takes no time', () => {
-    expect(() => simulateFair(parseTopology('1'), [{ pid: 1, comm: 'x', arrival: 0, phases: [{ run: 0 }] }], MS)).toThrow(
+    expect(() => simulateFair('1', [{ pid: 1, comm: 'x', arrival: 0, phases: [{ run: 0 }] }], MS)).toThrow(
       'task 1: its phases take no time, so it would loop forever',
     );
   });
@@ -79,14 +84,14 @@ describe('builtin:eevdf invariants under random workloads', () => {
           phases: t.phases,
           cpus: t.pin === undefined ? undefined : [t.pin % topo.nrCpus],
         }));
-        const r = simulateFair(topo, tasks, 200 * MS);
+        const r = simulateFair(spec, tasks, 200 * MS);
         checkBooks(r);
         r.tasks.forEach((t, i) => {
           expect(t.runtime).toBeLessThanOrEqual(200 * MS - tasks[i].arrival);
           expect(t.runtime + t.wait).toBeLessThanOrEqual(200 * MS - tasks[i].arrival);
         });
         // Same inputs, same result.
-        expect(simulateFair(topo, tasks, 200 * MS)).toEqual(r);
+        expect(simulateFair(spec, tasks, 200 * MS)).toEqual(r);
       }),
       { numRuns: 100 },
     );

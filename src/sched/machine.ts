@@ -1,0 +1,1379 @@
+/**
+ * The simulated machine: CPUs running tasks of three scheduling classes, in the kernel's order
+ * RT > fair > ext (semantics doc §0), on one event queue.
+ *
+ *  - RT (SCHED_FIFO / SCHED_RR) tasks are interference: per-CPU priority queues, preempting
+ *    anything below them, RR rotating every 100 ms among equal priorities.
+ *  - The fair class is EEVDF (fair/eevdf.ts) with per-CPU runqueues. It is `builtin:eevdf`, the
+ *    class SCHED_NORMAL tasks stay in under SCX_OPS_SWITCH_PARTIAL, and the class every task goes
+ *    back to when a sched_ext scheduler is aborted. Its balancer is deliberately simple: a CPU
+ *    about to go idle pulls one waiting task from the busiest runqueue it may run (new-idle
+ *    balance), and a busy CPU's tick pushes a waiting task to an idle CPU (the nohz kick).
+ *  - The ext class follows the semantics doc: the wake-up sequence (§1.3), the pick with the
+ *    dispatch loop (§6.1), the enqueue decision (§6.2), slices and ticks (§6.4), kicks, built-in
+ *    idle tracking (§6.5), the watchdog and exits with the fall back to the fair class (§6.6),
+ *    cpu_release/cpu_acquire when a higher class takes a CPU (§6.8), and BPF timers as events.
+ *
+ * Ticks run only on busy CPUs (NO_HZ idle), on the global tick grid, so an idle machine costs no
+ * events. A run is a pure function of its inputs and seed: the seed feeds bpf_get_prandom_u32.
+ *
+ * Simplifications (documented in docs/notes.md): no bypass period before the switch back (the
+ * teardown runs right after the event in which the error was raised), no cgroups, no hot-plug,
+ * no property changes during a run (so ops.dequeue never fires: in 6.12 it only does for a
+ * BPF-owned task taken off the runqueue, which needs one), no core scheduling.
+ */
+import type { HelperCall, HelperFn } from '../bpf/helpers.ts';
+import { HelperError } from '../bpf/helpers.ts';
+import { allocKernelWords, type TimerService, type TimerState } from '../bpf/kernel-helpers.ts';
+import { ProgramFault } from '../bpf/loader.ts';
+import { AddressSpace } from '../bpf/memory.ts';
+import { bpfFormat, readCString } from '../bpf/printf.ts';
+import { fieldOf } from '../bpf/ctypes.ts';
+import { ScxError } from '../util/errors.ts';
+import { EventQueue } from './engine.ts';
+import { FairRunqueue, baseSlice, type FairEntity } from './fair/eevdf.ts';
+import { scxExitInfo, scxInitTaskArgs, scxCpuReleaseArgs } from './kernel-types.ts';
+import { Rng } from './random.ts';
+import type { CpuRecord, Phase, Policy, SimTask, TaskRecord, TaskSource } from './spec.ts';
+import { SCHED_BATCH, SCHED_EXT, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RR, TaskTable, type Task } from './task.ts';
+import type { Topology } from './topology.ts';
+import { niceToWeight } from './weights.ts';
+import { checkKfuncContext, type KernelFlavour } from './ext/context.ts';
+import {
+  Dsq,
+  SCX_DSQ_GLOBAL,
+  SCX_DSQ_LOCAL,
+  SCX_DSQ_LOCAL_CPU_MASK,
+  SCX_DSQ_LOCAL_ON,
+  SCX_ENQ_HEAD,
+  SCX_ENQ_PREEMPT,
+  SCX_EXIT_ERROR,
+  SchedulerAbort,
+  describeDsq,
+} from './ext/dsq.ts';
+import { IdleTracker } from './ext/idle.ts';
+import type { KernelMemory, SchedExtOps } from './ext/ops.ts';
+
+export const SCX_SLICE_DFL = 20_000_000n;
+export const SCX_SLICE_INF = (1n << 64n) - 1n;
+export const SCX_OPS_SWITCH_PARTIAL = 8n;
+const SCX_ENQ_WAKEUP = 1n;
+const SCX_ENQ_LAST = 1n << 41n;
+const SCX_ENQ_CPU_SELECTED = 0x400n;
+const SCX_DEQ_SLEEP = 1n;
+const SCX_WAKE_FORK = 4n;
+const SCX_WAKE_TTWU = 8n;
+const SCX_KICK_IDLE = 1n;
+const SCX_KICK_PREEMPT = 2n;
+const SCX_OPS_ENQ_LAST = 2n;
+const SCX_EXIT_ERROR_BPF = 1025;
+const SCX_EXIT_UNREG_BPF = 65;
+const SCX_EXIT_ERROR_STALL = 1026;
+const SCX_DSP_MAX_LOOPS = 32;
+const SCX_CPU_PREEMPT_RT = 0;
+const SCX_CPU_PREEMPT_UNKNOWN = 3;
+const SCX_EXIT_MSG_LEN = 1024;
+const RR_TIMESLICE_NS = 100_000_000;
+
+/** Scheduling classes, highest first. */
+const CLS_RT = 0;
+const CLS_FAIR = 1;
+const CLS_EXT = 2;
+
+const EV_ARRIVE = 0;
+const EV_WAKE = 1;
+const EV_TICK = 2;
+const EV_BURST_END = 3;
+const EV_RESCHED = 4;
+const EV_WATCHDOG = 5;
+const EV_TIMER = 6;
+
+const POLICY: Record<Policy, number> = { normal: SCHED_NORMAL, batch: SCHED_BATCH, idle: SCHED_IDLE, ext: SCHED_EXT, fifo: SCHED_FIFO, rr: SCHED_RR };
+
+export class SimError extends ScxError {}
+
+export interface ExitInfo {
+  kind: number;
+  reason: string;
+  msg: string;
+  exitCode: bigint;
+  atNs: number;
+}
+
+type ThreadState = 'new' | 'sleeping' | 'queued' | 'running' | 'exited';
+
+/** A task of the run: its behaviour, its kernel task_struct, and its place in the machine. */
+class Thread {
+  cls = CLS_FAIR;
+  cpu = -1;
+  state: ThreadState = 'new';
+  phase = 0;
+  loop = 0;
+  remaining = 0;
+  runnableSince = 0;
+  wokeAt = -1;
+  /** Set while the ext scheduler has enabled the task (enable/disable pair). */
+  enabled = false;
+  /** Where the record sits in the run's result. */
+  recordIndex = 0;
+  /** RR time left at this priority. */
+  rrLeft = RR_TIMESLICE_NS;
+  /** The DSQ holding the task (maintained by Dsq). */
+  dsq: Dsq<Thread> | undefined = undefined;
+  /** A direct insert requested from select_cpu/enqueue, executed when the callback returns. */
+  ddspDsq = 0n;
+  ddspFlags = 0n;
+  hasDdsp = false;
+  readonly entity: FairEntity;
+  readonly rtPrio: number;
+
+  constructor(
+    readonly slot: number,
+    readonly spec: SimTask,
+    readonly task: Task,
+    readonly record: TaskRecord,
+    fairSlice: number,
+  ) {
+    this.entity = { id: spec.pid, weight: niceToWeight(spec.nice ?? 0), vruntime: 0, deadline: 0, vlag: 0, slice: fairSlice };
+    this.rtPrio = spec.rtPriority ?? 0;
+  }
+
+  get pid(): number {
+    return this.spec.pid;
+  }
+
+  allows(cpu: number): boolean {
+    return this.task.allows(cpu);
+  }
+
+  /** The DSQ ordering key lives in the task_struct, where BPF writes it. */
+  get dsqVtime(): bigint {
+    return this.task.dsqVtime;
+  }
+}
+
+interface Cpu {
+  id: number;
+  local: Dsq<Thread>;
+  rq: FairRunqueue;
+  /** Queued RT tasks, highest priority first, FIFO within a priority. */
+  rt: Thread[];
+  curr: Thread | undefined;
+  /** When curr's run time was last charged. */
+  since: number;
+  burstEvent: number;
+  tickEvent: number;
+  reschedPending: boolean;
+  /** cpu_release was sent and no ext pick has happened since (cpu_acquire is due). */
+  released: boolean;
+  /** The ext task that just blocked here: dispatch's `prev`. */
+  blockedPrev: Thread | undefined;
+  /** The CPU runs nothing since idleSince. */
+  idleNow: boolean;
+  idleSince: number;
+  record: CpuRecord;
+}
+
+export interface MachineOptions {
+  hz?: number;
+  /** Kernel flavour for the kfunc rules (6.12 names or newer ones). */
+  flavour?: KernelFlavour;
+  /** Seeds bpf_get_prandom_u32 (and anything else random the machine draws). */
+  seed?: number;
+  /** Check placement invariants after every event (tests; costs O(tasks) per event). */
+  checkInvariants?: boolean;
+  /** Receives the record of each task when it exits; such records are not kept in the result. */
+  onTaskExit?: (record: TaskRecord) => void;
+}
+
+/** What the glue gives the machine about a BPF object besides its ops. */
+export interface ExtHooks {
+  /** A task_struct is freed: drop what BPF keeps for it (task local storage). */
+  taskFreed?(addr: number): void;
+  /** Run a BPF timer's callback; returns the instructions it executed. */
+  fireTimer?(timer: TimerState): number;
+}
+
+export interface RunResult {
+  durationNs: number;
+  /** Set when the sched_ext scheduler was aborted; the run went on in the fair class. */
+  exit: ExitInfo | undefined;
+  tasks: TaskRecord[];
+  cpus: CpuRecord[];
+  callbacks: Record<string, number>;
+  bpfInsns: number;
+  /** Event-queue events handled. */
+  events: number;
+}
+
+export class Machine {
+  private km!: KernelMemory;
+  private ops: SchedExtOps | undefined;
+  private hooks: ExtHooks = {};
+  private tasks!: TaskTable;
+  readonly q = new EventQueue();
+  private readonly rng: Rng;
+  private readonly hz: number;
+  private readonly tickNs: number;
+  private readonly fairSlice: number;
+  readonly flavour: KernelFlavour;
+  private readonly global = new Dsq<Thread>(SCX_DSQ_GLOBAL, true);
+  private readonly user = new Map<bigint, Dsq<Thread>>();
+  private cpus: Cpu[] = [];
+  private idle: IdleTracker;
+  /** Live tasks by slot (slots of exited tasks are reused). */
+  private threads: (Thread | undefined)[] = [];
+  private freeSlots: number[] = [];
+  private byAddr = new Map<number, Thread>();
+  private records: TaskRecord[] = [];
+  private nrFair = 0;
+  private extOn = false;
+  private switchPartial = false;
+  private teardownDue = false;
+  /** The callback running now, its CPU, and (enqueue paths) the task it is about. */
+  private ctxCallback = '';
+  private ctxCpu = 0;
+  private ctxTask: Thread | undefined = undefined;
+  private dispatchBuf: Thread[] = [];
+  private dispatchDsq: bigint[] = [];
+  private dispatchFlags: bigint[] = [];
+  private dispatchLen = 0;
+  private exitInfo: ExitInfo | undefined;
+  private readonly callbacks: Record<string, number> = {};
+  private bpfInsns = 0;
+  private events = 0;
+  private source: TaskSource | undefined;
+  private lastArrival = 0;
+  private nextSpecIndex = 0;
+  private readonly timerEvents = new Map<TimerState, number>();
+  private readonly timerById: TimerState[] = [];
+  private runningTimer: TimerState | undefined;
+  private hasCb: Record<string, boolean> = {};
+  private argsAddr = { initTask: 0, exitTask: 0, cpuRelease: 0, cpuAcquire: 0, exitInfo: 0, reason: 0, msg: 0 };
+  private readonly checkInvariants: boolean;
+  private readonly onTaskExit: ((r: TaskRecord) => void) | undefined;
+
+  constructor(
+    readonly topo: Topology,
+    o: MachineOptions = {},
+  ) {
+    this.hz = o.hz ?? 1000;
+    if (!Number.isInteger(this.hz) || this.hz < 1 || this.hz > 10_000) throw new SimError(`HZ ${this.hz}: expected an integer from 1 to 10000`);
+    this.tickNs = Math.round(1e9 / this.hz);
+    this.flavour = o.flavour ?? 'newer';
+    this.rng = new Rng(o.seed ?? 1);
+    this.checkInvariants = o.checkInvariants ?? false;
+    this.onTaskExit = o.onTaskExit;
+    this.fairSlice = baseSlice(topo.nrCpus);
+    this.idle = new IdleTracker(topo);
+  }
+
+  /** The machine as BPF programs see it (the loader's Machine). */
+  bpfMachine(): { nrCpus: number; currentCpu(): number; random(): number; trace(line: string): void; timers: TimerService; isTask(addr: number): boolean } {
+    return {
+      nrCpus: this.topo.nrCpus,
+      currentCpu: () => this.ctxCpu,
+      random: () => this.rng.u32(),
+      trace: () => {},
+      timers: {
+        arm: (t, at, cpu) => this.armTimer(t, at, cpu),
+        disarm: (t) => this.disarmTimer(t),
+        running: () => this.runningTimer,
+      },
+      isTask: (addr) => this.byAddr.has(addr),
+    };
+  }
+
+  isTask(addr: number): boolean {
+    return this.byAddr.has(addr);
+  }
+
+  /** Use kernel memory for task_structs without a sched_ext scheduler (builtin:eevdf). */
+  attachKernelMemory(km?: KernelMemory): void {
+    if (!km) {
+      const mem = new AddressSpace();
+      km = { mem, words: allocKernelWords(mem) };
+    }
+    this.km = km;
+    this.tasks = new TaskTable(km.mem, this.topo.nrCpus);
+    this.cpus = this.topo.cpus.map((c) => ({
+      id: c.id,
+      local: new Dsq<Thread>(SCX_DSQ_LOCAL_ON | BigInt(c.id), true),
+      rq: new FairRunqueue(),
+      rt: [],
+      curr: undefined,
+      since: 0,
+      burstEvent: -1,
+      tickEvent: -1,
+      reschedPending: false,
+      released: false,
+      blockedPrev: undefined,
+      idleNow: true,
+      idleSince: 0,
+      record: { cpu: c.id, busy: 0, idle: 0, switches: 0 },
+    }));
+    const alloc = (name: string, size: number) => km.mem.alloc(name, size).start;
+    this.argsAddr = {
+      initTask: alloc('scx_init_task_args', scxInitTaskArgs.size),
+      exitTask: alloc('scx_exit_task_args', 8),
+      cpuRelease: alloc('scx_cpu_release_args', scxCpuReleaseArgs.size),
+      cpuAcquire: alloc('scx_cpu_acquire_args', 8),
+      exitInfo: alloc('scx_exit_info', scxExitInfo.size),
+      reason: alloc('scx_exit_info reason', 128),
+      msg: alloc('scx_exit_info msg', SCX_EXIT_MSG_LEN),
+    };
+  }
+
+  /** Load a sched_ext scheduler: its tasks are the ones arriving after this. */
+  attach(km: KernelMemory, ops: SchedExtOps, hooks: ExtHooks = {}): void {
+    this.attachKernelMemory(km);
+    this.ops = ops;
+    this.hooks = hooks;
+    this.extOn = true;
+    this.switchPartial = (ops.flags & SCX_OPS_SWITCH_PARTIAL) !== 0n;
+    for (const cb of ['select_cpu', 'enqueue', 'dispatch', 'tick', 'runnable', 'running', 'stopping', 'quiescent', 'update_idle', 'cpu_acquire', 'cpu_release', 'init_task', 'exit_task', 'enable', 'disable', 'set_weight', 'init', 'exit']) {
+      this.hasCb[cb] = ops.has(cb);
+    }
+  }
+
+  // ---- the kfuncs ----
+
+  /** The sched_ext kfuncs, bound to this machine (give them to SimKernel's `scx`). */
+  kfuncs(): Record<string, HelperFn> {
+    const insert = (vtime: boolean) => (c: HelperCall) => {
+      this.allow(vtime ? 'scx_bpf_dsq_insert_vtime' : 'scx_bpf_dsq_insert');
+      const t = this.taskArg(c, 1);
+      const slice = c.u64(3);
+      if (slice !== 0n) t.task.slice = slice;
+      else if (t.task.slice === 0n) t.task.slice = 1n;
+      if (vtime) t.task.dsqVtime = c.u64(4);
+      this.insert(t, c.u64(2), vtime ? c.u64(5) : c.u64(4), vtime);
+      return 0;
+    };
+    const moveToLocal = (c: HelperCall) => {
+      this.allow('scx_bpf_dsq_move_to_local');
+      this.flushDispatch();
+      const dsq = this.user.get(c.u64(1));
+      if (!dsq) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `scx_bpf_dsq_move_to_local: ${describeDsq(c.u64(1))} does not exist`);
+      const cpu = this.ctxCpu;
+      const t = dsq.takeFirstFor(cpu);
+      if (!t) return 0;
+      this.placeLocal(t, cpu, 0n);
+      return 1;
+    };
+    return {
+      scx_bpf_dsq_insert: insert(false),
+      scx_bpf_dispatch: insert(false),
+      scx_bpf_dsq_insert_vtime: insert(true),
+      scx_bpf_dispatch_vtime: insert(true),
+      scx_bpf_dsq_move_to_local: moveToLocal,
+      scx_bpf_consume: moveToLocal,
+      scx_bpf_create_dsq: (c) => {
+        this.allow('scx_bpf_create_dsq');
+        const id = c.u64(1);
+        if (id & (1n << 63n)) return -22;
+        if (this.user.has(id)) return -17;
+        this.user.set(id, new Dsq<Thread>(id, false));
+        return 0;
+      },
+      scx_bpf_destroy_dsq: (c) => {
+        const d = this.user.get(c.u64(1));
+        if (d && d.length) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `cannot destroy ${describeDsq(d.id)}: it holds ${d.length} tasks`);
+        this.user.delete(c.u64(1));
+        return 0;
+      },
+      scx_bpf_dsq_nr_queued: (c) => {
+        const id = c.u64(1);
+        if (id === SCX_DSQ_LOCAL) return this.cpus[this.ctxCpu].local.length;
+        if (id === SCX_DSQ_GLOBAL) return this.global.length;
+        if ((id & SCX_DSQ_LOCAL_ON) === SCX_DSQ_LOCAL_ON) return this.cpus[Number(id & SCX_DSQ_LOCAL_CPU_MASK)]?.local.length ?? -2;
+        return this.user.get(id)?.length ?? -2;
+      },
+      scx_bpf_select_cpu_dfl: (c) => {
+        this.allow('scx_bpf_select_cpu_dfl');
+        const t = this.taskArg(c, 1);
+        const r = this.idle.selectCpuDfl((cpu) => t.task.allows(cpu), c.i32(2), c.u64(3));
+        c.mem.view.setUint8(c.ptr(4), r.isIdle ? 1 : 0);
+        return r.cpu;
+      },
+      scx_bpf_test_and_clear_cpu_idle: (c) => (this.idle.testAndClear(c.i32(1)) ? 1 : 0),
+      scx_bpf_kick_cpu: (c) => {
+        this.kick(c.i32(1), c.u64(2));
+        return 0;
+      },
+      scx_bpf_error_bstr: (c) => {
+        throw new SchedulerAbort(SCX_EXIT_ERROR_BPF, 'scx_bpf_error', this.bstr(c, 1));
+      },
+      scx_bpf_exit_bstr: (c) => {
+        throw new SchedulerAbort(SCX_EXIT_UNREG_BPF, 'unregistered from BPF', this.bstr(c, 2), BigInt.asIntN(64, c.u64(1)));
+      },
+      scx_bpf_nr_cpu_ids: () => this.topo.nrCpus,
+      scx_bpf_task_cpu: (c) => this.taskArg(c, 1).cpu,
+      scx_bpf_task_running: (c) => (this.taskArg(c, 1).state === 'running' ? 1 : 0),
+      scx_bpf_now: () => this.q.now,
+      scx_bpf_dispatch_nr_slots: () => Math.max(0, this.ops!.dispatchMaxBatch - this.dispatchLen),
+      scx_bpf_dispatch_cancel: () => {
+        if (this.dispatchLen === 0) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', 'scx_bpf_dispatch_cancel with nothing to cancel');
+        this.dispatchLen--;
+        return 0;
+      },
+    };
+  }
+
+  private allow(kfunc: string): void {
+    checkKfuncContext(kfunc, this.ctxCallback, this.flavour);
+  }
+
+  private taskArg(c: HelperCall, i: number): Thread {
+    const t = this.byAddr.get(c.ptr(i));
+    if (!t) throw new HelperError(`argument r${i} is not a task`);
+    return t;
+  }
+
+  private bstr(c: HelperCall, first: number): string {
+    const fmt = readCString(c.mem, c.ptr(first)) ?? '(bad format)';
+    const n = c.lo(first + 2) / 8;
+    const args: bigint[] = [];
+    for (let i = 0; i < n; i++) args.push(c.mem.view.getBigUint64(c.ptr(first + 1) + 8 * i, true));
+    return bpfFormat(fmt, args, c.mem);
+  }
+
+  // ---- the run ----
+
+  run(input: readonly SimTask[] | TaskSource, durationNs: number): RunResult {
+    if (!this.km) this.attachKernelMemory();
+    const q = this.q;
+    if (Array.isArray(input)) {
+      // Records keep the input's order; arrivals are taken in time order.
+      const specs = input as readonly SimTask[];
+      const order = specs.map((_, i) => i).sort((a, b) => specs[a].arrival - specs[b].arrival || a - b);
+      let k = 0;
+      this.source = { next: () => (k < order.length ? specs[order[k++]] : undefined) };
+      const positions = new Map<SimTask, number>();
+      order.forEach((i) => positions.set(specs[i], i));
+      this.recordIndex = (spec) => positions.get(spec)!;
+    } else {
+      this.source = input as TaskSource;
+      this.recordIndex = () => this.nextSpecIndex++;
+    }
+    try {
+      if (this.extOn && this.hasCb.init) {
+        const rc = this.callback('init', 0, undefined, 0);
+        if (rc !== 0) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `ops.init() failed (${rc})`);
+      }
+    } catch (e) {
+      this.abort(e);
+    }
+    if (this.teardownDue) this.teardown();
+    this.pullArrival();
+    if (this.extOn) q.schedule(this.watchdogPeriod(), EV_WATCHDOG);
+    let lastTime = 0;
+    while (q.next()) {
+      // The run covers [0, duration): an event at the end instant is not part of it.
+      if (q.now >= durationNs) break;
+      this.events++;
+      try {
+        this.handle(q.kind, q.a);
+      } catch (e) {
+        this.abort(e);
+      }
+      if (this.teardownDue) this.teardown();
+      if (this.checkInvariants) {
+        if (q.now < lastTime) throw new Error(`time went backwards: ${q.now} < ${lastTime}`);
+        lastTime = q.now;
+        this.verify();
+      }
+    }
+    // Close the books at the end of the run.
+    const end = durationNs;
+    q.now = Math.max(q.now, end);
+    for (const c of this.cpus) {
+      if (c.curr) {
+        const delta = end - c.since;
+        c.curr.record.runtime += delta;
+        c.record.busy += delta;
+      }
+      if (c.idleNow) c.record.idle += end - c.idleSince;
+    }
+    for (const t of this.threads) if (t && t.state === 'queued') t.record.wait += end - t.runnableSince;
+    return {
+      durationNs: end,
+      exit: this.exitInfo,
+      tasks: this.records.filter((r) => r !== undefined),
+      cpus: this.cpus.map((c) => c.record),
+      callbacks: this.callbacks,
+      bpfInsns: this.bpfInsns,
+      events: this.events,
+    };
+  }
+
+  private recordIndex: (spec: SimTask) => number = () => 0;
+
+  private handle(kind: number, a: number): void {
+    switch (kind) {
+      case EV_ARRIVE:
+        this.arrive();
+        break;
+      case EV_WAKE: {
+        const t = this.threads[a]!;
+        if (this.advance(t) === 'run') this.wake(t, false);
+        break;
+      }
+      case EV_BURST_END:
+        this.burstEnd(a);
+        break;
+      case EV_TICK:
+        this.tick(a);
+        break;
+      case EV_RESCHED:
+        this.cpus[a].reschedPending = false;
+        this.pick(a);
+        break;
+      case EV_WATCHDOG:
+        if (!this.extOn) break;
+        this.watchdog();
+        this.q.schedule(this.q.now + this.watchdogPeriod(), EV_WATCHDOG);
+        break;
+      case EV_TIMER:
+        this.fireTimer(a);
+        break;
+    }
+  }
+
+  private watchdogPeriod(): number {
+    return Math.floor((this.ops!.timeoutMs * 1e6) / 2);
+  }
+
+  // ---- task life ----
+
+  private pullArrival(): void {
+    const spec = this.source!.next();
+    if (!spec) return;
+    if (!Number.isSafeInteger(spec.arrival) || spec.arrival < this.lastArrival) {
+      throw new SimError(`task ${spec.pid}: arrival ${spec.arrival} ns is before the previous task's (${this.lastArrival} ns); a task source must be in arrival order`);
+    }
+    this.lastArrival = spec.arrival;
+    this.pending = spec;
+    this.q.schedule(Math.max(spec.arrival, this.q.now), EV_ARRIVE);
+  }
+
+  private pending: SimTask | undefined;
+
+  private arrive(): void {
+    const spec = this.pending!;
+    this.pending = undefined;
+    this.pullArrival();
+    if (spec.phases.length === 0) throw new SimError(`task ${spec.pid}: no phases`);
+    const policy = POLICY[spec.policy ?? 'normal'];
+    if (policy === undefined) throw new SimError(`task ${spec.pid}: unknown policy '${spec.policy}'`);
+    const isRt = policy === SCHED_FIFO || policy === SCHED_RR;
+    if (isRt && !(Number.isInteger(spec.rtPriority) && spec.rtPriority! >= 1 && spec.rtPriority! <= 99)) {
+      throw new SimError(`task ${spec.pid}: a ${spec.policy} task needs rtPriority from 1 to 99, found ${spec.rtPriority}`);
+    }
+    const task = this.tasks.create({ pid: spec.pid, comm: spec.comm, nice: spec.nice, cpus: spec.cpus, policy });
+    task.slice = SCX_SLICE_DFL;
+    const slot = this.freeSlots.length ? this.freeSlots.pop()! : this.threads.length;
+    const record: TaskRecord = { pid: spec.pid, comm: spec.comm, arrival: this.q.now, runtime: 0, wait: 0, wakeupLatency: [], switches: 0, migrations: 0, exited: false, exitedAt: -1 };
+    const t = new Thread(slot, spec, task, record, this.fairSlice);
+    t.recordIndex = this.recordIndex(spec);
+    this.records[t.recordIndex] = record;
+    this.entityOwner.set(t.entity, t);
+    this.threads[slot] = t;
+    this.byAddr.set(task.addr, t);
+    t.cpu = spec.pid % this.topo.nrCpus;
+    if (!t.allows(t.cpu)) t.cpu = this.firstAllowed(t);
+    if (isRt) t.cls = CLS_RT;
+    else if (this.extOn && (policy === SCHED_EXT || !this.switchPartial)) t.cls = CLS_EXT;
+    else {
+      t.cls = CLS_FAIR;
+      this.nrFair++;
+    }
+    if (t.cls === CLS_EXT) this.enableTask(t, true);
+    if (this.advance(t) === 'run') this.wake(t, true);
+  }
+
+  /** Fork while loaded (§1.2): init_task, then enable and set_weight. */
+  private enableTask(t: Thread, fork: boolean): void {
+    const view = this.km.mem.view;
+    if (this.hasCb.init_task) {
+      view.setUint8(this.argsAddr.initTask, fork ? 1 : 0);
+      const rc = this.callback('init_task', t.cpu, t, t.task.addr, this.argsAddr.initTask);
+      if (rc !== 0) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `ops.init_task() failed (${rc}) for ${t.task.comm}[${t.pid}]`);
+    }
+    t.enabled = true;
+    if (this.hasCb.enable) this.callback('enable', t.cpu, t, t.task.addr);
+    if (this.hasCb.set_weight) this.callback('set_weight', t.cpu, t, t.task.addr, t.task.weight);
+  }
+
+  /** Task death or scheduler teardown: disable, then exit_task (§1.2). */
+  private disableTask(t: Thread): void {
+    if (!t.enabled) return;
+    t.enabled = false;
+    if (this.hasCb.disable) this.callback('disable', t.cpu, t, t.task.addr);
+    if (this.hasCb.exit_task) {
+      this.km.mem.view.setUint8(this.argsAddr.exitTask, 0);
+      this.callback('exit_task', t.cpu, t, t.task.addr, this.argsAddr.exitTask);
+    }
+  }
+
+  private firstAllowed(t: Thread): number {
+    for (let c = 0; c < this.topo.nrCpus; c++) if (t.allows(c)) return c;
+    return t.cpu;
+  }
+
+  private advance(t: Thread): 'run' | 'sleep' | 'exit' {
+    const phases = t.spec.phases;
+    for (let steps = 0; ; steps++) {
+      if (steps > phases.length) throw new SimError(`task ${t.pid}: its phases take no time, so it would loop forever`);
+      if (t.phase >= phases.length) {
+        t.phase = 0;
+        t.loop++;
+        if (t.loop >= (t.spec.loops ?? Infinity)) return 'exit';
+      }
+      const p: Phase = phases[t.phase++];
+      if ('run' in p) {
+        if (p.run <= 0) continue;
+        t.remaining = p.run;
+        return 'run';
+      }
+      if (p.sleep <= 0) continue;
+      this.q.schedule(this.q.now + p.sleep, EV_WAKE, t.slot);
+      return 'sleep';
+    }
+  }
+
+  /** A task becomes runnable (created, or woken after a sleep). */
+  private wake(t: Thread, fork: boolean): void {
+    t.state = 'queued';
+    t.runnableSince = this.q.now;
+    t.wokeAt = this.q.now;
+    if (t.cls === CLS_EXT) this.wakeExt(t, fork ? SCX_WAKE_FORK : SCX_WAKE_TTWU);
+    else if (t.cls === CLS_FAIR) this.wakeFair(t, fork);
+    else this.wakeRt(t);
+  }
+
+  private moveTo(t: Thread, cpu: number): void {
+    if (cpu !== t.cpu && t.record.switches > 0) t.record.migrations++;
+    t.cpu = cpu;
+  }
+
+  private exitTask(t: Thread): void {
+    t.state = 'exited';
+    t.record.exited = true;
+    t.record.exitedAt = this.q.now;
+    if (t.cls === CLS_FAIR) this.nrFair--;
+    if (t.cls === CLS_EXT) this.disableTask(t);
+    this.byAddr.delete(t.task.addr);
+    this.hooks.taskFreed?.(t.task.addr);
+    this.tasks.free(t.task);
+    this.threads[t.slot] = undefined;
+    this.freeSlots.push(t.slot);
+    this.entityOwner.delete(t.entity);
+    if (this.onTaskExit) {
+      this.onTaskExit(t.record);
+      this.records[t.recordIndex] = undefined as unknown as TaskRecord;
+    }
+  }
+
+  // ---- RT ----
+
+  private wakeRt(t: Thread): void {
+    const cpu = this.selectRtCpu(t);
+    this.moveTo(t, cpu);
+    const c = this.cpus[cpu];
+    this.rtInsert(c, t, false);
+    if (!c.curr || c.curr.cls !== CLS_RT || c.curr.rtPrio < t.rtPrio) this.pick(cpu);
+  }
+
+  /** prev's CPU unless an RT task of at least its priority holds it; then a CPU free of RT. */
+  private selectRtCpu(t: Thread): number {
+    const free = (c: number) => t.allows(c) && this.cpus[c].rt.length === 0 && !(this.cpus[c].curr?.cls === CLS_RT && this.cpus[c].curr!.rtPrio >= t.rtPrio);
+    if (free(t.cpu)) return t.cpu;
+    for (let c = 0; c < this.cpus.length; c++) if (free(c) && !this.cpus[c].curr) return c;
+    for (let c = 0; c < this.cpus.length; c++) if (free(c)) return c;
+    return t.cpu;
+  }
+
+  private rtInsert(c: Cpu, t: Thread, head: boolean): void {
+    const q = c.rt;
+    let i = 0;
+    while (i < q.length && (q[i].rtPrio > t.rtPrio || (!head && q[i].rtPrio === t.rtPrio))) i++;
+    q.splice(i, 0, t);
+  }
+
+  // ---- fair ----
+
+  private wakeFair(t: Thread, initial: boolean): void {
+    const cpu = this.selectFairCpu(t);
+    this.moveTo(t, cpu);
+    const c = this.cpus[cpu];
+    this.charge(c);
+    c.rq.enqueue(t.entity, initial);
+    const curr = c.curr;
+    if (!curr || curr.cls === CLS_EXT || (curr.cls === CLS_FAIR && c.rq.shouldPreempt(t.entity))) this.pick(cpu);
+  }
+
+  private cpuIdle(c: Cpu): boolean {
+    return c.curr === undefined && c.rq.nrRunning === 0 && c.rt.length === 0 && c.local.length === 0;
+  }
+
+  /** prev's CPU if idle, else an idle CPU in its LLC, else any idle CPU, else the least loaded. */
+  private selectFairCpu(t: Thread): number {
+    const cpus = this.cpus;
+    if (t.cpu >= 0) {
+      if (t.allows(t.cpu) && this.cpuIdle(cpus[t.cpu])) return t.cpu;
+      for (const c of this.topo.llcCpus[this.topo.cpus[t.cpu].llc]) if (t.allows(c) && this.cpuIdle(cpus[c])) return c;
+    }
+    for (let c = 0; c < cpus.length; c++) if (t.allows(c) && this.cpuIdle(cpus[c])) return c;
+    let best = -1;
+    for (let c = 0; c < cpus.length; c++) {
+      if (t.allows(c) && (best < 0 || cpus[c].rq.nrRunning < cpus[best].rq.nrRunning)) best = c;
+    }
+    return best;
+  }
+
+  /** New-idle balance: idle CPU `cpu` takes one waiting fair task from the busiest runqueue. */
+  private pullFair(cpu: number): Thread | undefined {
+    let from = -1;
+    let pick: Thread | undefined;
+    for (let o = 0; o < this.cpus.length; o++) {
+      const queued = this.cpus[o].rq.queued;
+      if (o === cpu || queued.length === 0 || (from >= 0 && queued.length <= this.cpus[from].rq.queued.length)) continue;
+      for (let i = 0; i < queued.length; i++) {
+        const t = this.threadOf(queued[i]);
+        if (t.allows(cpu)) {
+          from = o;
+          pick = t;
+          break;
+        }
+      }
+    }
+    if (!pick) return undefined;
+    this.cpus[from].rq.dequeueSleep(pick.entity);
+    this.moveTo(pick, cpu);
+    this.cpus[cpu].rq.enqueue(pick.entity, false);
+    return pick;
+  }
+
+  /** The nohz kick: a busy CPU with waiting fair tasks hands one to an idle CPU that may run it. */
+  private pushFair(c: Cpu): void {
+    const queued = c.rq.queued;
+    for (let i = 0; i < queued.length; i++) {
+      const t = this.threadOf(queued[i]);
+      for (let o = 0; o < this.cpus.length; o++) {
+        if (o === c.id || !t.allows(o) || !this.cpuIdle(this.cpus[o])) continue;
+        c.rq.dequeueSleep(t.entity);
+        this.moveTo(t, o);
+        this.cpus[o].rq.enqueue(t.entity, false);
+        this.pick(o);
+        return;
+      }
+    }
+  }
+
+  private readonly entityOwner = new Map<FairEntity, Thread>();
+
+  private threadOf(e: FairEntity): Thread {
+    return this.entityOwner.get(e)!;
+  }
+
+  // ---- ext: wake-up and enqueue ----
+
+  /** §1.3 steps 1-4. */
+  private wakeExt(t: Thread, wakeFlags: bigint): void {
+    const prev = t.cpu;
+    let cpu = prev;
+    t.hasDdsp = false;
+    let selected = false;
+    if (t.task.nrCpusAllowed > 1) {
+      selected = true;
+      if (this.hasCb.select_cpu) {
+        cpu = this.callback('select_cpu', prev, t, t.task.addr, prev, Number(wakeFlags));
+        if (cpu < 0 || cpu >= this.topo.nrCpus) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `select_cpu returned invalid CPU ${cpu}`);
+        if (!t.allows(cpu)) cpu = this.firstAllowed(t);
+      } else {
+        const r = this.idle.selectCpuDfl((c) => t.allows(c), prev, wakeFlags);
+        cpu = r.cpu;
+        if (r.isIdle) {
+          t.task.slice = SCX_SLICE_DFL;
+          t.hasDdsp = true;
+          t.ddspDsq = SCX_DSQ_LOCAL;
+          t.ddspFlags = 0n;
+        }
+      }
+    } else if (!t.allows(cpu)) cpu = this.firstAllowed(t);
+    this.moveTo(t, cpu);
+    // §6.9: a fork's enqueue has neither WAKEUP nor CPU_SELECTED.
+    const fork = wakeFlags === SCX_WAKE_FORK;
+    const enqFlags = fork ? 0n : SCX_ENQ_WAKEUP | (selected && this.flavour === 'newer' ? SCX_ENQ_CPU_SELECTED : 0n);
+    if (this.hasCb.runnable) this.callback('runnable', cpu, t, t.task.addr, Number(enqFlags));
+    this.enqueue(t, enqFlags);
+    // Step 4: the chosen CPU reschedules if it is idle.
+    if (!this.cpus[cpu].curr) this.resched(cpu);
+  }
+
+  /** §6.2. */
+  private enqueue(t: Thread, flags: bigint): void {
+    if (!t.hasDdsp) {
+      if (!this.hasCb.enqueue) {
+        t.task.slice = SCX_SLICE_DFL;
+        this.global.insertFifo(t, 0n);
+        this.kickIdle();
+        return;
+      }
+      this.callback('enqueue', t.cpu, t, t.task.addr, Number(flags & 0x1f_ffff_ffffn), Number(flags >> 32n));
+    }
+    if (t.hasDdsp) {
+      t.hasDdsp = false;
+      this.execute(t, t.ddspDsq, t.ddspFlags | flags, t.cpu);
+    }
+  }
+
+  /** scx_bpf_dsq_insert[_vtime]: direct from select_cpu/enqueue, buffered from dispatch. */
+  private insert(t: Thread, dsq: bigint, flags: bigint, vtime: boolean): void {
+    const cb = this.ctxCallback;
+    const f = vtime ? flags | VTIME_FLAG : flags;
+    if (cb === 'select_cpu' || cb === 'enqueue') {
+      if (this.ctxTask !== t || t.hasDdsp) {
+        throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `${cb}: scx_bpf_dsq_insert is allowed once, for the task being enqueued`);
+      }
+      t.hasDdsp = true;
+      t.ddspDsq = dsq;
+      t.ddspFlags = f;
+      return;
+    }
+    if (this.dispatchLen >= this.ops!.dispatchMaxBatch) {
+      throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', 'dispatch buffer overflow');
+    }
+    const n = this.dispatchLen++;
+    this.dispatchBuf[n] = t;
+    this.dispatchDsq[n] = dsq;
+    this.dispatchFlags[n] = f;
+  }
+
+  private flushDispatch(): number {
+    const n = this.dispatchLen;
+    this.dispatchLen = 0;
+    let done = 0;
+    for (let i = 0; i < n; i++) {
+      const t = this.dispatchBuf[i];
+      this.dispatchBuf[i] = undefined as unknown as Thread;
+      // Only tasks BPF still owns can be inserted: a running or already queued one is dropped.
+      if (t.state !== 'queued' || t.dsq !== undefined || t.cls !== CLS_EXT) continue;
+      this.execute(t, this.dispatchDsq[i], this.dispatchFlags[i], this.ctxCpu);
+      done++;
+    }
+    return done;
+  }
+
+  /** Put `t` into the DSQ `dsq` as seen from CPU `cpu` (§2). */
+  private execute(t: Thread, dsq: bigint, flags: bigint, cpu: number): void {
+    const vtime = (flags & VTIME_FLAG) !== 0n;
+    const enqFlags = flags & ~VTIME_FLAG;
+    if (dsq === SCX_DSQ_LOCAL || (dsq & SCX_DSQ_LOCAL_ON) === SCX_DSQ_LOCAL_ON) {
+      const target = dsq === SCX_DSQ_LOCAL ? cpu : Number(dsq & SCX_DSQ_LOCAL_CPU_MASK);
+      if (target >= this.topo.nrCpus) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `invalid CPU ${target} in ${describeDsq(dsq)}`);
+      if (!t.allows(target)) {
+        this.global.insertFifo(t, 0n);
+        throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `SCX_DSQ_LOCAL[_ON] target CPU ${target} not allowed for ${t.task.comm}[${t.pid}]`);
+      }
+      this.placeLocal(t, target, enqFlags);
+      if (vtime) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `cannot use vtime ordering on built-in ${describeDsq(dsq)}`);
+      return;
+    }
+    if (dsq === SCX_DSQ_GLOBAL) {
+      this.global.insertFifo(t, vtime ? 0n : enqFlags);
+      if (vtime) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', 'cannot use vtime ordering on built-in SCX_DSQ_GLOBAL');
+      this.kickIdle();
+      return;
+    }
+    const d = this.user.get(dsq);
+    if (!d) {
+      this.global.insertFifo(t, 0n);
+      throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `non-existent DSQ 0x${dsq.toString(16)}`);
+    }
+    if (vtime) d.insertVtime(t);
+    else d.insertFifo(t, enqFlags);
+    this.kickIdle();
+  }
+
+  private placeLocal(t: Thread, cpu: number, flags: bigint): void {
+    this.moveTo(t, cpu);
+    const c = this.cpus[cpu];
+    c.local.insertFifo(t, flags);
+    if (flags & SCX_ENQ_PREEMPT && c.curr && c.curr !== t) {
+      if (c.curr.cls === CLS_EXT) c.curr.task.slice = 0n;
+      this.resched(cpu);
+    } else if (!c.curr) this.resched(cpu);
+  }
+
+  /** Work reached a shared DSQ: wake an idle CPU to look for it. */
+  private kickIdle(): void {
+    for (const c of this.cpus) {
+      if (!c.curr && !c.reschedPending) {
+        this.resched(c.id);
+        return;
+      }
+    }
+  }
+
+  private kick(cpu: number, flags: bigint): void {
+    if (cpu < 0 || cpu >= this.topo.nrCpus) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `scx_bpf_kick_cpu: invalid CPU ${cpu}`);
+    const c = this.cpus[cpu];
+    if (flags & SCX_KICK_IDLE && c.curr) return;
+    if (flags & SCX_KICK_PREEMPT && c.curr && c.curr.cls === CLS_EXT) c.curr.task.slice = 0n;
+    this.resched(cpu);
+  }
+
+  private resched(cpu: number): void {
+    const c = this.cpus[cpu];
+    if (c.reschedPending) return;
+    c.reschedPending = true;
+    this.q.schedule(this.q.now, EV_RESCHED, cpu);
+  }
+
+  // ---- CPUs ----
+
+  /** Charge the running task's time to its records, its class, and (ext) its slice. */
+  private charge(c: Cpu): void {
+    const t = c.curr;
+    if (!t) return;
+    const delta = this.q.now - c.since;
+    c.since = this.q.now;
+    if (delta <= 0) return;
+    t.record.runtime += delta;
+    t.remaining -= delta;
+    t.task.addExecRuntime(delta);
+    c.record.busy += delta;
+    if (t.cls === CLS_EXT) {
+      const s = t.task.slice;
+      if (s !== SCX_SLICE_INF) t.task.slice = s > BigInt(delta) ? s - BigInt(delta) : 0n;
+    } else if (t.cls === CLS_FAIR) c.rq.updateCurr(delta);
+    else t.rrLeft -= delta;
+  }
+
+  private tick(cpu: number): void {
+    const c = this.cpus[cpu];
+    const t = c.curr;
+    if (!t) {
+      c.tickEvent = -1;
+      return;
+    }
+    c.tickEvent = this.q.schedule(this.q.now + this.tickNs, EV_TICK, cpu);
+    this.charge(c);
+    if (t.cls === CLS_EXT) {
+      if (this.hasCb.tick) this.callback('tick', cpu, t, t.task.addr);
+      if (c.curr === t && t.task.slice === 0n) this.resched(cpu);
+    } else if (t.cls === CLS_FAIR) {
+      this.pick(cpu);
+      if (c.rq.queued.length > 0) this.pushFair(c);
+    } else if (t.spec.policy === 'rr' && t.rrLeft <= 0) {
+      t.rrLeft = RR_TIMESLICE_NS;
+      if (c.rt.length && c.rt[0].rtPrio === t.rtPrio) this.pick(cpu, true);
+    }
+  }
+
+  private burstEnd(cpu: number): void {
+    const c = this.cpus[cpu];
+    c.burstEvent = -1;
+    const t = c.curr;
+    if (!t) return;
+    this.charge(c);
+    const next = this.advance(t);
+    if (next === 'run') {
+      if (t.cls === CLS_FAIR) this.pick(cpu);
+      else this.armBurst(c);
+      return;
+    }
+    // The task blocks (or exits): it leaves the CPU, which picks again.
+    t.state = next === 'exit' ? 'exited' : 'sleeping';
+    if (t.cls === CLS_FAIR) c.rq.dequeueSleep(t.entity);
+    c.curr = undefined;
+    this.goIdle(c);
+    if (t.cls === CLS_EXT) {
+      c.blockedPrev = t;
+      if (this.hasCb.stopping) this.callback('stopping', cpu, t, t.task.addr, 0);
+      if (this.hasCb.quiescent) this.callback('quiescent', cpu, t, t.task.addr, Number(SCX_DEQ_SLEEP));
+    }
+    if (next === 'exit') this.exitTask(t);
+    this.pick(cpu);
+  }
+
+  /**
+   * Choose what CPU `cpu` runs: the highest class with work. `rotate` puts a running RR task
+   * behind its equals.
+   */
+  private pick(cpu: number, rotate = false): void {
+    const c = this.cpus[cpu];
+    this.charge(c);
+    const prev = c.curr;
+    let next: Thread | undefined;
+    if (c.rt.length > 0 || prev?.cls === CLS_RT) {
+      next = c.rt[0];
+      if (prev?.cls === CLS_RT && (!next || next.rtPrio < prev.rtPrio || (next.rtPrio === prev.rtPrio && !rotate))) next = prev;
+      else c.rt.shift();
+    } else if (c.rq.nrRunning > 0) {
+      next = this.threadOf(c.rq.pick()!);
+    } else {
+      // New-idle balance of the fair class comes before the classes below it.
+      if (!prev && this.nrFair > 0) next = this.pullFair(cpu);
+      if (!next && this.extOn) {
+        this.pickExt(c, prev);
+        return;
+      }
+    }
+    if (next === prev) {
+      if (prev) this.armBurst(c);
+      return;
+    }
+    if (prev) this.putPrev(c, prev, next);
+    if (next && next.cls !== CLS_EXT && this.extOn && !c.released) {
+      c.released = true;
+      if (this.hasCb.cpu_release) {
+        const view = this.km.mem.view;
+        view.setUint32(this.argsAddr.cpuRelease + RELEASE_REASON, next.cls === CLS_RT ? SCX_CPU_PREEMPT_RT : SCX_CPU_PREEMPT_UNKNOWN, true);
+        view.setBigUint64(this.argsAddr.cpuRelease + RELEASE_TASK, BigInt(next.task.addr), true);
+        this.callback('cpu_release', cpu, undefined, cpu, this.argsAddr.cpuRelease);
+      }
+    }
+    this.startNext(c, next);
+  }
+
+  /** A runnable prev is switched out for `next` of its class or a higher one. */
+  private putPrev(c: Cpu, prev: Thread, next: Thread | undefined): void {
+    prev.state = 'queued';
+    prev.runnableSince = this.q.now;
+    if (prev.cls === CLS_RT) {
+      const rotated = next !== undefined && next.cls === CLS_RT && next.rtPrio === prev.rtPrio;
+      this.rtInsert(c, prev, !rotated);
+    } else if (prev.cls === CLS_FAIR) {
+      if (next && next.cls === CLS_FAIR) c.rq.setCurr(next.entity);
+      else c.rq.putPrev();
+    } else {
+      c.curr = undefined;
+      if (this.hasCb.stopping) this.callback('stopping', c.id, prev, prev.task.addr, 1);
+      // A higher class took the CPU with slice left: back to the head of the local DSQ.
+      if (prev.task.slice > 0n) c.local.insertFifo(prev, SCX_ENQ_HEAD);
+      else this.enqueue(prev, next ? 0n : SCX_ENQ_LAST);
+    }
+  }
+
+  private startNext(c: Cpu, next: Thread | undefined): void {
+    const now = this.q.now;
+    if (!next) {
+      c.curr = undefined;
+      this.goIdle(c);
+      this.setIdle(c, true);
+      return;
+    }
+    if (c.idleNow) {
+      c.idleNow = false;
+      c.record.idle += now - c.idleSince;
+    }
+    if (next.cls === CLS_FAIR) c.rq.setCurr(next.entity);
+    c.curr = next;
+    c.since = now;
+    c.record.switches++;
+    this.setIdle(c, false);
+    next.state = 'running';
+    next.record.switches++;
+    next.record.wait += now - next.runnableSince;
+    if (next.wokeAt >= 0) {
+      next.record.wakeupLatency.push(now - next.wokeAt);
+      next.wokeAt = -1;
+    }
+    if (next.cls === CLS_EXT && this.hasCb.running) this.callback('running', c.id, next, next.task.addr);
+    this.armBurst(c);
+    if (c.tickEvent < 0) c.tickEvent = this.q.schedule((Math.floor(now / this.tickNs) + 1) * this.tickNs, EV_TICK, c.id);
+  }
+
+  private goIdle(c: Cpu): void {
+    if (c.idleNow) return;
+    c.idleNow = true;
+    c.idleSince = this.q.now;
+  }
+
+  private setIdle(c: Cpu, idle: boolean): void {
+    if (!this.extOn) return;
+    if (this.idle.isIdle(c.id) !== idle && this.hasCb.update_idle) {
+      this.idle.setIdle(c.id, idle);
+      this.callback('update_idle', c.id, undefined, c.id, idle ? 1 : 0);
+    } else this.idle.setIdle(c.id, idle);
+  }
+
+  /** §6.1 for a CPU with no RT or fair work. */
+  private pickExt(c: Cpu, prev: Thread | undefined): void {
+    const cpu = c.id;
+    if (c.released) {
+      c.released = false;
+      if (this.hasCb.cpu_acquire) this.callback('cpu_acquire', cpu, undefined, cpu, this.argsAddr.cpuAcquire);
+    }
+    const dispatchPrev = prev ?? c.blockedPrev;
+    c.blockedPrev = undefined;
+    if (prev && prev.task.slice > 0n) return this.armBurst(c);
+    let next = this.takeLocalOrGlobal(c);
+    if (!next && this.hasCb.dispatch) {
+      for (let loops = SCX_DSP_MAX_LOOPS; loops > 0 && !next; loops--) {
+        this.dispatchLen = 0;
+        const before = c.local.length;
+        this.callback('dispatch', cpu, undefined, cpu, dispatchPrev ? dispatchPrev.task.addr : 0);
+        const produced = this.flushDispatch() + (c.local.length - before);
+        if (prev && prev.task.slice > 0n) return this.armBurst(c);
+        next = this.takeLocalOrGlobal(c);
+        if (produced === 0) break;
+      }
+    }
+    if (!next && prev) {
+      if (!(this.ops!.flags & SCX_OPS_ENQ_LAST)) {
+        // Nothing else to run: prev continues with a fresh slice, no callbacks.
+        prev.task.slice = SCX_SLICE_DFL;
+        return this.armBurst(c);
+      }
+      // SCX_OPS_ENQ_LAST: the scheduler decides, through enqueue(prev, SCX_ENQ_LAST).
+      this.putPrev(c, prev, undefined);
+      next = this.takeLocalOrGlobal(c);
+    }
+    if (!next) {
+      this.startNext(c, undefined);
+      return;
+    }
+    if (next.task.slice === 0n) next.task.slice = SCX_SLICE_DFL;
+    // prev (if still here) is put back after next was picked (§1.3 step 7).
+    if (prev && c.curr === prev && prev !== next) this.putPrev(c, prev, next);
+    this.startNext(c, next);
+  }
+
+  private takeLocalOrGlobal(c: Cpu): Thread | undefined {
+    const local = c.local.shift();
+    if (local) return local;
+    const g = this.global.takeFirstFor(c.id);
+    if (g) this.moveTo(g, c.id);
+    return g;
+  }
+
+  private armBurst(c: Cpu): void {
+    if (c.burstEvent >= 0) this.q.cancel(c.burstEvent);
+    c.burstEvent = c.curr ? this.q.schedule(this.q.now + Math.max(0, c.curr.remaining), EV_BURST_END, c.id) : -1;
+  }
+
+  // ---- watchdog, timers, exits ----
+
+  /** §6.6: a runnable task that has not run for timeout_ms stalls the scheduler. */
+  private watchdog(): void {
+    const limit = this.ops!.timeoutMs * 1e6;
+    for (const t of this.threads) {
+      if (!t || t.cls !== CLS_EXT || t.state !== 'queued') continue;
+      const waited = this.q.now - t.runnableSince;
+      if (waited > limit) {
+        throw new SchedulerAbort(SCX_EXIT_ERROR_STALL, 'runnable task stall', `${t.task.comm}[${t.pid}] failed to run for ${(waited / 1e9).toFixed(3)}s`);
+      }
+    }
+  }
+
+  private armTimer(t: TimerState, atNs: number, cpu: number | null): void {
+    this.disarmTimer(t);
+    let id = this.timerById.indexOf(t);
+    if (id < 0) id = this.timerById.push(t) - 1;
+    timerCpu.set(t, cpu ?? this.ctxCpu);
+    this.timerEvents.set(t, this.q.schedule(Math.max(atNs, this.q.now), EV_TIMER, id));
+  }
+
+  private disarmTimer(t: TimerState): void {
+    const ev = this.timerEvents.get(t);
+    if (ev !== undefined) this.q.cancel(ev);
+    this.timerEvents.delete(t);
+  }
+
+  private fireTimer(id: number): void {
+    const t = this.timerById[id];
+    this.timerEvents.delete(t);
+    t.armed = false;
+    if (!this.extOn || !this.hooks.fireTimer) return;
+    const cpu = timerCpu.get(t) ?? 0;
+    const saved = [this.ctxCallback, this.ctxCpu, this.ctxTask] as const;
+    this.ctxCallback = 'timer';
+    this.ctxCpu = cpu;
+    this.ctxTask = undefined;
+    this.setWords(cpu);
+    this.runningTimer = t;
+    this.count('timer');
+    try {
+      this.bpfInsns += this.hooks.fireTimer(t);
+    } finally {
+      this.runningTimer = undefined;
+      [this.ctxCallback, this.ctxCpu, this.ctxTask] = saved;
+    }
+  }
+
+  private abort(e: unknown): void {
+    let info: ExitInfo;
+    if (e instanceof SchedulerAbort) info = { kind: e.kind, reason: e.reason, msg: e.message, exitCode: e.exitCode, atNs: this.q.now };
+    else if (e instanceof ProgramFault || e instanceof HelperError) info = { kind: SCX_EXIT_ERROR, reason: 'runtime error', msg: (e as Error).message, exitCode: 0n, atNs: this.q.now };
+    else throw e;
+    if (!this.extOn || this.exitInfo) return; // the first reporter wins
+    this.exitInfo = info;
+    this.teardownDue = true;
+  }
+
+  /**
+   * §6.6 exit sequence: every ext task goes back to the fair class (disable, exit_task), then
+   * ops.exit(info); the machine runs on without the scheduler.
+   */
+  private teardown(): void {
+    this.teardownDue = false;
+    this.dispatchLen = 0;
+    for (const c of this.cpus) {
+      this.charge(c);
+      // A callback that failed mid-switch can leave a blocked task as curr.
+      if (c.curr && c.curr.state !== 'running') {
+        c.curr = undefined;
+        this.goIdle(c);
+      }
+      while (c.local.shift());
+    }
+    while (this.global.shift());
+    for (const d of this.user.values()) while (d.shift());
+    this.user.clear();
+    for (const [t, ev] of this.timerEvents) {
+      this.q.cancel(ev);
+      this.timerEvents.delete(t);
+    }
+    const moved: Thread[] = [];
+    for (const t of this.threads) {
+      if (!t || t.cls !== CLS_EXT) continue;
+      t.cls = CLS_FAIR;
+      this.nrFair++;
+      t.hasDdsp = false;
+      moved.push(t);
+    }
+    this.extOn = false;
+    for (const c of this.cpus) {
+      if (c.curr && c.curr.cls === CLS_FAIR && c.rq.curr !== c.curr.entity) {
+        c.rq.enqueue(c.curr.entity, true);
+        c.rq.setCurr(c.curr.entity);
+      }
+    }
+    for (const t of moved) if (t.state === 'queued') this.cpus[t.cpu].rq.enqueue(t.entity, true);
+    this.quietly(() => {
+      for (const t of moved) this.disableTask(t);
+    });
+    this.quietly(() => {
+      if (this.ops!.has('exit')) this.callback('exit', 0, undefined, this.writeExitInfo());
+    });
+    for (const c of this.cpus) {
+      c.released = false;
+      this.resched(c.id);
+    }
+  }
+
+  /** Callbacks during the teardown: later errors are ignored (the first reporter won). */
+  private quietly(run: () => void): void {
+    try {
+      run();
+    } catch (e) {
+      if (!(e instanceof SchedulerAbort || e instanceof ProgramFault || e instanceof HelperError)) throw e;
+    }
+  }
+
+  private writeExitInfo(): number {
+    const info = this.exitInfo!;
+    const { mem } = this.km;
+    const view = mem.view;
+    const at = this.argsAddr.exitInfo;
+    const enc = new TextEncoder();
+    const put = (addr: number, s: string, max: number) => {
+      const b = enc.encode(s).subarray(0, max - 1);
+      mem.bytes.set(b, addr);
+      mem.bytes[addr + b.length] = 0;
+    };
+    put(this.argsAddr.reason, info.reason, 128);
+    put(this.argsAddr.msg, info.msg, SCX_EXIT_MSG_LEN);
+    view.setUint32(at + EXIT_INFO.kind, info.kind, true);
+    view.setBigInt64(at + EXIT_INFO.exit_code, info.exitCode, true);
+    view.setBigUint64(at + EXIT_INFO.reason, BigInt(this.argsAddr.reason), true);
+    view.setBigUint64(at + EXIT_INFO.msg, BigInt(this.argsAddr.msg), true);
+    return at;
+  }
+
+  // ---- callbacks ----
+
+  private count(name: string): void {
+    this.callbacks[name] = (this.callbacks[name] ?? 0) + 1;
+  }
+
+  private setWords(cpu: number): void {
+    const words = this.km.words;
+    const view = this.km.mem.view;
+    view.setUint32(words.cpuAddr, cpu, true);
+    const now = this.q.now;
+    view.setUint32(words.clockAddr, now >>> 0, true);
+    view.setUint32(words.clockAddr + 4, Math.floor(now / 0x1_0000_0000), true);
+  }
+
+  private callback(name: string, cpu: number, task: Thread | undefined, ...args: number[]): number {
+    this.count(name);
+    const savedCb = this.ctxCallback;
+    const savedCpu = this.ctxCpu;
+    const savedTask = this.ctxTask;
+    this.ctxCallback = name;
+    this.ctxCpu = cpu;
+    this.ctxTask = task;
+    this.setWords(cpu);
+    try {
+      const rc = this.ops!.call(name, ...args);
+      this.bpfInsns += this.ops!.lastInsnCount(name);
+      return rc;
+    } finally {
+      this.ctxCallback = savedCb;
+      this.ctxCpu = savedCpu;
+      this.ctxTask = savedTask;
+    }
+  }
+
+  // ---- invariants ----
+
+  /**
+   * Every live task is in exactly one place: running on one CPU, queued on one DSQ, one fair
+   * runqueue or one RT queue, held by the BPF scheduler (an ext task queued nowhere), sleeping;
+   * no CPU runs two tasks; a fair CPU's running task is its runqueue's current entity.
+   */
+  private verify(): void {
+    const where = new Map<Thread, string[]>();
+    const note = (t: Thread, place: string) => where.set(t, [...(where.get(t) ?? []), place]);
+    for (const c of this.cpus) {
+      if (c.curr) note(c.curr, `running on CPU ${c.id}`);
+      if (c.curr?.cls === CLS_FAIR && c.rq.curr !== c.curr.entity) throw new Error(`invariant broken at ${this.q.now} ns: CPU ${c.id} runs fair task ${c.curr.pid} that is not its runqueue's current`);
+      if (c.rq.curr && c.curr?.entity !== c.rq.curr) throw new Error(`invariant broken at ${this.q.now} ns: CPU ${c.id}'s runqueue has a current entity it does not run`);
+      for (const t of c.local.toArray()) note(t, `local DSQ of CPU ${c.id}`);
+      for (const e of c.rq.queued) note(this.threadOf(e), `fair runqueue of CPU ${c.id}`);
+      for (const t of c.rt) note(t, `RT queue of CPU ${c.id}`);
+    }
+    for (const t of this.global.toArray()) note(t, 'global DSQ');
+    for (const d of this.user.values()) for (const t of d.toArray()) note(t, describeDsq(d.id));
+    for (const t of this.threads) {
+      if (!t) continue;
+      const places = where.get(t) ?? [];
+      where.delete(t);
+      const running = places.filter((p) => p.startsWith('running')).length;
+      const heldByBpf = t.cls === CLS_EXT && this.extOn;
+      const ok =
+        places.length <= 1 &&
+        (t.state === 'running' ? running === 1 : running === 0) &&
+        (t.state === 'queued' ? places.length === 1 || (heldByBpf && places.length === 0) : t.state === 'running' || places.length === 0);
+      if (!ok) throw new Error(`invariant broken at ${this.q.now} ns: task ${t.pid} (class ${t.cls}) is ${t.state} and in [${places.join(', ')}]`);
+    }
+    for (const [t, places] of where) throw new Error(`invariant broken at ${this.q.now} ns: task ${t.pid}, which is not live, is in [${places.join(', ')}]`);
+  }
+}
+
+/** Marks a buffered or direct insert as vtime-ordered (an internal bit, never from BPF). */
+const VTIME_FLAG = 1n << 63n;
+const RELEASE_REASON = fieldOf(scxCpuReleaseArgs, 'reason').offset;
+const RELEASE_TASK = fieldOf(scxCpuReleaseArgs, 'task').offset;
+const EXIT_INFO = {
+  kind: fieldOf(scxExitInfo, 'kind').offset,
+  exit_code: fieldOf(scxExitInfo, 'exit_code').offset,
+  reason: fieldOf(scxExitInfo, 'reason').offset,
+  msg: fieldOf(scxExitInfo, 'msg').offset,
+};
+const timerCpu = new WeakMap<TimerState, number>();
