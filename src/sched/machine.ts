@@ -251,6 +251,9 @@ export class Machine {
   private hasCb: Record<string, boolean> = {};
   private argsAddr = { initTask: 0, exitTask: 0, cpuRelease: 0, cpuAcquire: 0, exitInfo: 0, reason: 0, msg: 0 };
   private readonly checkInvariants: boolean;
+  /** The task a default CPU selection is for, and one closure testing its affinity. */
+  private selecting: Thread | undefined;
+  private readonly selectingAllows = (cpu: number) => this.selecting!.allows(cpu);
   private readonly onTaskExit: ((r: TaskRecord) => void) | undefined;
 
   constructor(
@@ -392,7 +395,8 @@ export class Machine {
       scx_bpf_select_cpu_dfl: (c) => {
         this.allow('scx_bpf_select_cpu_dfl');
         const t = this.taskArg(c, 1);
-        const r = this.idle.selectCpuDfl((cpu) => t.task.allows(cpu), c.i32(2), c.u64(3));
+        this.selecting = t;
+        const r = this.idle.selectCpuDfl(this.selectingAllows, c.i32(2), c.u64(3));
         c.mem.view.setUint8(c.ptr(4), r.isIdle ? 1 : 0);
         return r.cpu;
       },
@@ -792,7 +796,8 @@ export class Machine {
         if (cpu < 0 || cpu >= this.topo.nrCpus) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `select_cpu returned invalid CPU ${cpu}`);
         if (!t.allows(cpu)) cpu = this.firstAllowed(t);
       } else {
-        const r = this.idle.selectCpuDfl((c) => t.allows(c), prev, wakeFlags);
+        this.selecting = t;
+        const r = this.idle.selectCpuDfl(this.selectingAllows, prev, wakeFlags);
         cpu = r.cpu;
         if (r.isIdle) {
           t.task.slice = SCX_SLICE_DFL;

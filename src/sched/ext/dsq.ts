@@ -43,6 +43,8 @@ export interface Queued {
   readonly pid: number;
   readonly dsqVtime: bigint;
   allows?(cpu: number): boolean;
+  /** The DSQ holding the task, kept by Dsq (so membership is O(1)). */
+  dsq?: unknown;
 }
 
 export type DsqOrder = 'empty' | 'fifo' | 'vtime';
@@ -59,10 +61,27 @@ export function describeDsq(id: bigint): string {
   return `DSQ 0x${id.toString(16)}`;
 }
 
+/** One run of consecutive DSQ entries: tasks, insertion counts, vtime keys as u32 halves. */
+interface Block<T> {
+  t: T[];
+  seq: number[];
+  hi: number[];
+  lo: number[];
+}
+
+/** Blocks split above this many entries, so an insertion moves at most this many. */
+const BLOCK_MAX = 128;
+
 export class Dsq<T extends Queued = Queued> {
-  private readonly tasks: T[] = [];
-  /** Insertion count at each task's insertion, parallel to `tasks`. */
-  private readonly seqs: number[] = [];
+  /**
+   * The tasks, in order, as a list of blocks of at most BLOCK_MAX (an unrolled list): an
+   * insertion searches the blocks, then one block, and shifts only inside that block, so a DSQ
+   * of thousands of tasks costs no more per operation than one of a hundred. vtime keys are
+   * read once, at insertion, and compared as u32 halves (a task's vtime changing later does not
+   * re-sort it, as in the kernel).
+   */
+  private blocks: Block<T>[] = [];
+  private count = 0;
   private orderMode: DsqOrder = 'empty';
   /** Insertions so far. */
   seq = 0;
@@ -73,11 +92,11 @@ export class Dsq<T extends Queued = Queued> {
   ) {}
 
   get length(): number {
-    return this.tasks.length;
+    return this.count;
   }
 
   get order(): DsqOrder {
-    return this.tasks.length === 0 ? 'empty' : this.orderMode;
+    return this.count === 0 ? 'empty' : this.orderMode;
   }
 
   /** FIFO insert; HEAD and PREEMPT put the task first. */
@@ -87,12 +106,11 @@ export class Dsq<T extends Queued = Queued> {
     }
     this.orderMode = 'fifo';
     const stamp = ++this.seq;
-    if (enqFlags & (SCX_ENQ_HEAD | SCX_ENQ_PREEMPT)) {
-      this.tasks.unshift(task);
-      this.seqs.unshift(stamp);
-    } else {
-      this.tasks.push(task);
-      this.seqs.push(stamp);
+    if (this.blocks.length === 0) this.blocks.push({ t: [], seq: [], hi: [], lo: [] });
+    if (enqFlags & (SCX_ENQ_HEAD | SCX_ENQ_PREEMPT)) this.insertAt(0, 0, task, stamp, 0, 0);
+    else {
+      const b = this.blocks.length - 1;
+      this.insertAt(b, this.blocks[b].t.length, task, stamp, 0, 0);
     }
   }
 
@@ -107,50 +125,64 @@ export class Dsq<T extends Queued = Queued> {
       throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `cannot use vtime insert on ${describeDsq(this.id)}, which holds FIFO tasks`);
     }
     this.orderMode = 'vtime';
-    const v = task.dsqVtime;
-    // First position whose vtime is after v: equal vtimes stay in insertion order.
-    let lo = 0;
-    let hi = this.tasks.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (vtimeBefore(v, this.tasks[mid].dsqVtime)) hi = mid;
-      else lo = mid + 1;
+    const v = BigInt.asUintN(64, task.dsqVtime);
+    const hi = Number(v >> 32n);
+    const lo = Number(v & 0xffff_ffffn);
+    const blocks = this.blocks;
+    if (blocks.length === 0) blocks.push({ t: [], seq: [], hi: [], lo: [] });
+    // The first block whose last key is after v takes it; past every block, the last one does.
+    let a = 0;
+    let z = blocks.length - 1;
+    while (a < z) {
+      const mid = (a + z) >> 1;
+      const m = blocks[mid];
+      const last = m.t.length - 1;
+      if (before(hi, lo, m.hi[last], m.lo[last])) z = mid;
+      else a = mid + 1;
     }
-    this.tasks.splice(lo, 0, task);
-    this.seqs.splice(lo, 0, ++this.seq);
+    const blk = blocks[a];
+    // Inside it: the first position whose key is after v (equal keys keep insertion order).
+    let i = 0;
+    let j = blk.t.length;
+    while (i < j) {
+      const mid = (i + j) >> 1;
+      if (before(hi, lo, blk.hi[mid], blk.lo[mid])) j = mid;
+      else i = mid + 1;
+    }
+    this.insertAt(a, i, task, ++this.seq, hi, lo);
   }
 
   /** Remove a task; false if it is not here. */
   remove(task: T): boolean {
-    const i = this.tasks.indexOf(task);
-    if (i < 0) return false;
-    this.tasks.splice(i, 1);
-    this.seqs.splice(i, 1);
-    return true;
+    if (task.dsq !== this) return false;
+    for (let b = 0; b < this.blocks.length; b++) {
+      const i = this.blocks[b].t.indexOf(task);
+      if (i >= 0) {
+        this.removeAt(b, i);
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Take the first task `eligible` accepts (consuming a DSQ skips tasks that cannot run here). */
   takeFirst(eligible: (task: T) => boolean): T | undefined {
-    for (let i = 0; i < this.tasks.length; i++) {
-      const t = this.tasks[i];
-      if (eligible(t)) {
-        this.tasks.splice(i, 1);
-        this.seqs.splice(i, 1);
-        return t;
-      }
+    const blocks = this.blocks;
+    for (let b = 0; b < blocks.length; b++) {
+      const ts = blocks[b].t;
+      for (let i = 0; i < ts.length; i++) if (eligible(ts[i])) return this.removeAt(b, i);
     }
     return undefined;
   }
 
   /** Take the first task allowed on `cpu` (consuming a shared DSQ for that CPU). */
   takeFirstFor(cpu: number): T | undefined {
-    const tasks = this.tasks;
-    for (let i = 0; i < tasks.length; i++) {
-      const t = tasks[i];
-      if (t.allows === undefined || t.allows(cpu)) {
-        tasks.splice(i, 1);
-        this.seqs.splice(i, 1);
-        return t;
+    const blocks = this.blocks;
+    for (let b = 0; b < blocks.length; b++) {
+      const ts = blocks[b].t;
+      for (let i = 0; i < ts.length; i++) {
+        const t = ts[i];
+        if (t.allows === undefined || t.allows(cpu)) return this.removeAt(b, i);
       }
     }
     return undefined;
@@ -158,26 +190,74 @@ export class Dsq<T extends Queued = Queued> {
 
   /** Take the head. */
   shift(): T | undefined {
-    this.seqs.shift();
-    return this.tasks.shift();
+    return this.count > 0 ? this.removeAt(0, 0) : undefined;
   }
 
   peek(): T | undefined {
-    return this.tasks[0];
+    return this.blocks[0]?.t[0];
   }
 
   /** Tasks inserted before insertion count `before`, head to tail (or tail to head). */
   snapshot(before: number, reverse = false): T[] {
     const out: T[] = [];
-    for (let i = 0; i < this.tasks.length; i++) if (this.seqs[i] <= before) out.push(this.tasks[i]);
+    for (const blk of this.blocks) for (let i = 0; i < blk.t.length; i++) if (blk.seq[i] <= before) out.push(blk.t[i]);
     return reverse ? out.reverse() : out;
   }
 
   has(task: T): boolean {
-    return this.tasks.includes(task);
+    return task.dsq === this;
   }
 
   toArray(): readonly T[] {
-    return this.tasks;
+    const out: T[] = [];
+    for (const blk of this.blocks) for (const t of blk.t) out.push(t);
+    return out;
   }
+
+  private insertAt(b: number, i: number, task: T, seq: number, hi: number, lo: number): void {
+    const blk = this.blocks[b];
+    if (i === blk.t.length) {
+      blk.t.push(task);
+      blk.seq.push(seq);
+      blk.hi.push(hi);
+      blk.lo.push(lo);
+    } else {
+      blk.t.splice(i, 0, task);
+      blk.seq.splice(i, 0, seq);
+      blk.hi.splice(i, 0, hi);
+      blk.lo.splice(i, 0, lo);
+    }
+    this.count++;
+    task.dsq = this;
+    if (blk.t.length > BLOCK_MAX) {
+      const half = blk.t.length >> 1;
+      this.blocks.splice(b + 1, 0, { t: blk.t.splice(half), seq: blk.seq.splice(half), hi: blk.hi.splice(half), lo: blk.lo.splice(half) });
+    }
+  }
+
+  private removeAt(b: number, i: number): T {
+    const blk = this.blocks[b];
+    const t = blk.t[i];
+    if (i === 0) {
+      blk.t.shift();
+      blk.seq.shift();
+      blk.hi.shift();
+      blk.lo.shift();
+    } else {
+      blk.t.splice(i, 1);
+      blk.seq.splice(i, 1);
+      blk.hi.splice(i, 1);
+      blk.lo.splice(i, 1);
+    }
+    if (blk.t.length === 0) this.blocks.splice(b, 1);
+    this.count--;
+    t.dsq = undefined;
+    return t;
+  }
+}
+
+/** (s64)(a - b) < 0 for u64 a = ahi:alo and b = bhi:blo, without BigInt. */
+function before(ahi: number, alo: number, bhi: number, blo: number): boolean {
+  const borrow = alo < blo ? 1 : 0;
+  return ((ahi - bhi - borrow) | 0) < 0;
 }

@@ -16,11 +16,36 @@ export class IdleTracker {
   private readonly idle: Uint8Array;
   private cursor = -1;
   private readonly allCpus: readonly number[];
+  /** Counts that let a busy machine skip the searches: idle CPUs, and fully idle cores. */
+  private nrIdle: number;
+  private nrIdleCores: number;
+  private readonly coreOf: Int32Array;
+  private readonly idleInCore: Int32Array;
 
   constructor(readonly topo: Topology) {
     this.allCpus = topo.cpus.map((c) => c.id);
     // At load every online CPU counts as idle.
     this.idle = new Uint8Array(topo.nrCpus).fill(1);
+    this.nrIdle = topo.nrCpus;
+    this.coreOf = Int32Array.from(topo.cpus, (c) => Math.min(...c.siblings));
+    this.idleInCore = new Int32Array(topo.nrCpus);
+    for (const c of topo.cpus) this.idleInCore[this.coreOf[c.id]]++;
+    this.nrIdleCores = new Set(this.coreOf).size;
+  }
+
+  /** Set or clear an idle bit, keeping the counts. */
+  private set(cpu: number, v: 0 | 1): void {
+    if (this.idle[cpu] === v) return;
+    this.idle[cpu] = v;
+    const core = this.coreOf[cpu];
+    const siblings = this.topo.cpus[cpu].siblings.length;
+    if (v) {
+      this.nrIdle++;
+      if (++this.idleInCore[core] === siblings) this.nrIdleCores++;
+    } else {
+      this.nrIdle--;
+      if (this.idleInCore[core]-- === siblings) this.nrIdleCores--;
+    }
   }
 
   isIdle(cpu: number): boolean {
@@ -29,7 +54,7 @@ export class IdleTracker {
 
   /** The CPU entered (true) or left (false) its idle loop. */
   setIdle(cpu: number, idle: boolean): void {
-    this.idle[cpu] = idle ? 1 : 0;
+    this.set(cpu, idle ? 1 : 0);
   }
 
   /** Every SMT sibling of `cpu` is idle. */
@@ -41,7 +66,7 @@ export class IdleTracker {
   /** scx_bpf_test_and_clear_cpu_idle: claim `cpu` if it is idle. */
   testAndClear(cpu: number): boolean {
     if (!this.idle[cpu]) return false;
-    this.idle[cpu] = 0;
+    this.set(cpu, 0);
     return true;
   }
 
@@ -90,10 +115,11 @@ export class IdleTracker {
     // 1. Synchronous wake-up: prefer the cache the waker shares, then the waker's own CPU.
     if (wakeFlags & SCX_WAKE_SYNC && waker && !waker.exiting) {
       if (allowed(prevCpu) && topo.cpus[waker.cpu].llc === prev.llc && this.testAndClear(prevCpu)) return { cpu: prevCpu, isIdle: true };
-      if (waker.localDsqEmpty && allowed(waker.cpu) && this.idle.includes(1)) return { cpu: waker.cpu, isIdle: true };
+      if (waker.localDsqEmpty && allowed(waker.cpu) && this.nrIdle > 0) return { cpu: waker.cpu, isIdle: true };
     }
+    if (this.nrIdle === 0) return { cpu: prevCpu, isIdle: false };
     // 2. A fully idle core: prev's own, then in its LLC, its node, anywhere.
-    if (topo.threadsPerCore > 1) {
+    if (topo.threadsPerCore > 1 && this.nrIdleCores > 0) {
       if (allowed(prevCpu) && this.coreIdle(prevCpu) && this.testAndClear(prevCpu)) return { cpu: prevCpu, isIdle: true };
       for (const scope of [multiLlc ? llc : null, multiNode ? node : null, all]) {
         if (!scope) continue;
@@ -115,7 +141,7 @@ export class IdleTracker {
   }
 
   private claimed(cpu: number): number {
-    this.idle[cpu] = 0;
+    this.set(cpu, 0);
     return cpu;
   }
 
