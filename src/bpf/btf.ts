@@ -13,7 +13,7 @@
  * for bad input, and nothing loops longer than the input is big.
  */
 import { ScxError } from '../util/errors.ts';
-import type { CoreBtf, CoreRelocation, CoreType } from './core.ts';
+import { CoreKind, type CoreBtf, type CoreRelocation, type CoreType } from './core.ts';
 
 export const BTF_MAGIC = 0xeb9f;
 export const BTF_VERSION = 1;
@@ -79,25 +79,6 @@ export const BTF_INT_BOOL = 4;
 export const LINKAGE_STATIC = 0;
 export const LINKAGE_GLOBAL = 1;
 export const LINKAGE_EXTERN = 2;
-
-/** CO-RE relocation kinds, numbered as libbpf's `enum bpf_core_relo_kind`. */
-export const CoreReloKind = {
-  FIELD_BYTE_OFFSET: 0,
-  FIELD_BYTE_SIZE: 1,
-  FIELD_EXISTS: 2,
-  FIELD_SIGNED: 3,
-  FIELD_LSHIFT_U64: 4,
-  FIELD_RSHIFT_U64: 5,
-  TYPE_ID_LOCAL: 6,
-  TYPE_ID_TARGET: 7,
-  TYPE_EXISTS: 8,
-  TYPE_SIZE: 9,
-  ENUMVAL_EXISTS: 10,
-  ENUMVAL_VALUE: 11,
-  TYPE_MATCHES: 12,
-} as const;
-export type CoreReloKindValue = (typeof CoreReloKind)[keyof typeof CoreReloKind];
-const CORE_RELO_KIND_MAX = CoreReloKind.TYPE_MATCHES;
 
 export interface BtfMember {
   /** '' for an anonymous struct/union member. */
@@ -296,20 +277,10 @@ export class Btf implements CoreBtf {
     return undefined;
   }
 
-  /** Every id with exactly this name, of any kind, in id order. */
-  idsByName(name: string): number[] {
-    return (this.byName.get(name) ?? []).slice();
-  }
-
-  /** Ids of every type with this name, optionally of one kind. */
+  /** Ids of every type with exactly this name, optionally of one kind, in id order. */
   findAll(name: string, kind?: BtfKindName): number[] {
     const ids = this.byName.get(name) ?? [];
     return kind ? ids.filter((id) => this.types[id].kind === kind) : ids.slice();
-  }
-
-  find(name: string, kind?: BtfKindName): BtfType | undefined {
-    const id = this.findAll(name, kind)[0];
-    return id === undefined ? undefined : this.types[id];
   }
 
   /** The NUL-terminated string at `offset` in the string table. */
@@ -698,22 +669,21 @@ export function parseBtf(bytes: Uint8Array, where: string): Btf {
 // ---------------------------------------------------------------------------------------------
 // .BTF.ext
 
-/** The fields the loader reads from function info. */
+/*
+ * Records name instructions by index within their section (the format stores byte offsets,
+ * insn_off = 8 * index), which is how the loader and core.ts address them.
+ */
+
+/** One function info record: the FUNC type of the function starting at `insn`. */
 export interface FuncRecord {
-  /** Instruction index within the section (insnOff / 8). */
   insn: number;
   typeId: number;
 }
 
-export interface FuncInfoRecord extends FuncRecord {
-  /** Byte offset of the instruction within its section, as stored. */
-  insnOff: number;
-}
-
-/** The fields the loader reads from line info. */
+/** One line info record: the C source position of the code from `insn` on. */
 export interface LineRecord {
-  /** Instruction index within the section (insnOff / 8). */
   insn: number;
+  /** The file name as the compiler recorded it, e.g. `./x.bpf.c`. */
   file: string;
   line: number;
   column: number;
@@ -721,27 +691,12 @@ export interface LineRecord {
   text: string;
 }
 
-/** One line info record: `fileName`/`lineText` are `file`/`text` under the format's names. */
-export interface LineInfoRecord extends LineRecord {
-  insnOff: number;
-  fileName: string;
-  lineText: string;
-}
-
-/** One CO-RE relocation: `access`/`insn` are what core.ts reads. */
-export interface CoreReloRecord extends CoreRelocation {
-  insnOff: number;
-  /** The access string as stored, e.g. `0:2:1`. */
-  accessString: string;
-  /** The same, split: `[0, 2, 1]`. */
-  accessIndices: number[];
-}
-
 export interface BtfExt {
   /** Per code section name (`.text`, `struct_ops/enqueue`, ...), in the order stored. */
-  funcInfo: Map<string, FuncInfoRecord[]>;
-  lineInfo: Map<string, LineInfoRecord[]>;
-  coreRelos: Map<string, CoreReloRecord[]>;
+  funcInfo: Map<string, FuncRecord[]>;
+  lineInfo: Map<string, LineRecord[]>;
+  /** CO-RE relocations, in core.ts's form (its access string as stored, e.g. `0:2:1`). */
+  coreRelos: Map<string, CoreRelocation[]>;
 }
 
 /** Access strings are colon-separated decimal indices: `0`, `0:1:2`. */
@@ -802,10 +757,10 @@ export function parseBtfExt(bytes: Uint8Array, where: string, btf: Btf): BtfExt 
     }
     return out;
   };
-  const insnOffAt = (at: number): number => {
+  const insnAt = (at: number): number => {
     const off = view.getUint32(at, true);
     if (off % 8 !== 0) fail(at, `instruction offset ${off} is not a multiple of 8`);
-    return off;
+    return off / 8;
   };
   const typeIdAt = (at: number, what: string): number => {
     const id = view.getUint32(at, true);
@@ -813,30 +768,29 @@ export function parseBtfExt(bytes: Uint8Array, where: string, btf: Btf): BtfExt 
     return id;
   };
 
-  const funcInfo = category('func_info', 8, 8, (p): FuncInfoRecord => {
-    const insnOff = insnOffAt(p);
+  const funcInfo = category('func_info', 8, 8, (p): FuncRecord => {
+    const insn = insnAt(p);
     const typeId = typeIdAt(p + 4, 'func_info');
     const t = btf.types[typeId];
     if (t.kind !== 'func') fail(p + 4, `func_info names type ${typeId} (${label(t)}), expected a func`);
-    return { insnOff, insn: insnOff / 8, typeId };
+    return { insn, typeId };
   });
-  const lineInfo = category('line_info', 16, 16, (p): LineInfoRecord => {
-    const insnOff = insnOffAt(p);
-    const fileName = str(view.getUint32(p + 4, true), p + 4);
-    const lineText = str(view.getUint32(p + 8, true), p + 8);
+  const lineInfo = category('line_info', 16, 16, (p): LineRecord => {
+    const insn = insnAt(p);
+    const file = str(view.getUint32(p + 4, true), p + 4);
+    const text = str(view.getUint32(p + 8, true), p + 8);
     // line_col packs the line in the high 22 bits and the column in the low 10.
     const lineCol = view.getUint32(p + 12, true);
-    return { insnOff, insn: insnOff / 8, fileName, file: fileName, line: lineCol >>> 10, column: lineCol & 0x3ff, lineText, text: lineText };
+    return { insn, file, line: lineCol >>> 10, column: lineCol & 0x3ff, text };
   });
-  const coreRelos = category('core_relo', 24, 16, (p): CoreReloRecord => {
-    const insnOff = insnOffAt(p);
+  const coreRelos = category('core_relo', 24, 16, (p): CoreRelocation => {
+    const insn = insnAt(p);
     const typeId = typeIdAt(p + 4, 'CO-RE relocation');
-    const accessString = str(view.getUint32(p + 8, true), p + 8);
-    if (!ACCESS_STRING.test(accessString)) fail(p + 8, `CO-RE access string '${accessString}', expected colon-separated indices such as 0:1:2`);
+    const access = str(view.getUint32(p + 8, true), p + 8);
+    if (!ACCESS_STRING.test(access)) fail(p + 8, `CO-RE access string '${access}', expected colon-separated indices such as 0:1:2`);
     const kind = view.getUint32(p + 12, true);
-    if (kind > CORE_RELO_KIND_MAX) fail(p + 12, `CO-RE relocation kind ${kind}, expected 0..${CORE_RELO_KIND_MAX}`);
-    const accessIndices = accessString.split(':').map(Number);
-    return { insnOff, insn: insnOff / 8, typeId, accessString, access: accessString, accessIndices, kind };
+    if (kind > CoreKind.TYPE_MATCHES) fail(p + 12, `CO-RE relocation kind ${kind}, expected 0..${CoreKind.TYPE_MATCHES}`);
+    return { insn, typeId, access, kind };
   });
   return { funcInfo, lineInfo, coreRelos };
 }

@@ -2,7 +2,7 @@
  * The simulated kernel as loaded BPF objects see it: its BTF (the structures of
  * kernel-types.ts plus a FUNC per kfunc), the kfuncs it exports, and its configuration values.
  */
-import { BtfBuilder } from '../bpf/btf-build.ts';
+import { CTypeBtfBuilder as BtfBuilder } from '../bpf/btf-build.ts';
 import type { Btf } from '../bpf/btf.ts';
 import { cpumaskKfuncs, iterNumKfuncs, rcuKfuncs } from '../bpf/kfuncs/generic.ts';
 import type { KfuncDef } from '../bpf/kfuncs/kfunc.ts';

@@ -9,7 +9,6 @@ import {
   BtfKind,
   BTF_INT_BOOL,
   BTF_INT_SIGNED,
-  CoreReloKind,
   LINKAGE_EXTERN,
   LINKAGE_GLOBAL,
   LINKAGE_STATIC,
@@ -293,10 +292,11 @@ describe('parseBtf on clang-19 output', () => {
     expect(btf.findByName('union', 'outer')).toBeUndefined();
     expect(btf.findByName('struct', 'nope')).toBeUndefined();
     // The map definition is an int pointer's name-less neighbour; `int` itself is one type.
-    expect(btf.idsByName('int')).toEqual([2]);
-    expect(btf.idsByName('task_struct').map((id) => btf.typeById(id).kind)).toEqual(['fwd']);
+    expect(btf.findAll('int')).toEqual([2]);
+    expect(btf.findAll('task_struct').map((id) => btf.typeById(id).kind)).toEqual(['fwd']);
     expect(btf.findAll('char', 'int')).toEqual([12]);
-    expect(btf.find('u64', 'typedef')?.id).toBe(35);
+    expect(btf.findAll('char', 'struct')).toEqual([]);
+    expect(btf.findByName('typedef', 'u64')).toBe(35);
     expect(btf.name(34)).toBe('outer');
     expect(btf.name(0)).toBe('');
     expect(btf.stringAt(0)).toBe('');
@@ -331,19 +331,19 @@ describe('parseBtfExt on clang-19 output', () => {
   const ext = parseBtfExt(TYPES_EXT, 'types.btf.ext', btf);
   const src = sourceLines('types.bpf.c');
 
-  it('reads func info per section, instruction offsets in bytes', () => {
-    const funcs = [...ext.funcInfo].map(([sec, recs]) => [sec, recs.map((r) => [r.insnOff, r.insn, btf.name(r.typeId)])]);
+  it('reads func info per section, instruction offsets (stored in bytes) as indices', () => {
+    const funcs = [...ext.funcInfo].map(([sec, recs]) => [sec, recs.map((r) => [r.insn, btf.name(r.typeId)])]);
     expect(funcs).toEqual([
-      ['struct_ops/select_cpu', [[0, 0, 'my_select_cpu']]],
-      ['struct_ops/enqueue', [[0, 0, 'my_enqueue']]],
+      ['struct_ops/select_cpu', [[0, 'my_select_cpu']]],
+      ['struct_ops/enqueue', [[0, 'my_enqueue']]],
       [
         '.text',
         [
-          [0, 0, 'tagged_func'],
-          [24, 3, 'helper'],
+          [0, 'tagged_func'],
+          [3, 'helper'], // stored as byte offset 24
         ],
       ],
-      ['tc', [[0, 0, 'use_all']]],
+      ['tc', [[0, 'use_all']]],
     ]);
   });
 
@@ -357,23 +357,14 @@ describe('parseBtfExt on clang-19 output', () => {
       [6, 97, 17],
       [7, 97, 2],
     ]);
-    expect(text[3]).toEqual({
-      insnOff: 24,
-      insn: 3,
-      fileName: './types.bpf.c',
-      file: './types.bpf.c',
-      line: 97,
-      column: 15,
-      lineText: '\treturn o->in.a + k;',
-      text: '\treturn o->in.a + k;',
-    });
-    expect(ext.lineInfo.get('struct_ops/enqueue')![0]).toMatchObject({ line: 109, column: 23, lineText: '\treturn bpf_kfunc_add(counter, (int)knob) + hidden;' });
+    expect(text[3]).toEqual({ insn: 3, file: './types.bpf.c', line: 97, column: 15, text: '\treturn o->in.a + k;' });
+    expect(ext.lineInfo.get('struct_ops/enqueue')![0]).toMatchObject({ line: 109, column: 23, text: '\treturn bpf_kfunc_add(counter, (int)knob) + hidden;' });
     // Every record's text is its line of the source file.
     let n = 0;
     for (const recs of ext.lineInfo.values()) {
       for (const r of recs) {
-        expect(r.fileName).toBe('./types.bpf.c');
-        expect(r.lineText).toBe(src[r.line - 1]);
+        expect(r.file).toBe('./types.bpf.c');
+        expect(r.text).toBe(src[r.line - 1]);
         n++;
       }
     }
@@ -389,8 +380,8 @@ describe('parseBtfExt on clang-19 output', () => {
     const scx = idOf(core, 'struct', 'sched_ext_entity');
     const taskT = idOf(core, 'typedef', 'task_t');
     const state = idOf(core, 'enum', 'task_state');
-    const K = CoreReloKind;
-    const relos = cext.coreRelos.get('tc')!.map((r) => [r.insn, r.typeId, r.accessString, r.kind]);
+    const K = CoreKind;
+    const relos = cext.coreRelos.get('tc')!.map((r) => [r.insn, r.typeId, r.access, r.kind]);
     expect(relos).toEqual([
       // field_offsets(): member indices of task_struct: pid 0, comm 1, scx 2, parent 3, prio 4, nice 5, times 6.
       [0, task, '0:2:1', K.FIELD_BYTE_OFFSET], // p->scx.slice
@@ -416,7 +407,7 @@ describe('parseBtfExt on clang-19 output', () => {
       [42, state, '1', K.ENUMVAL_VALUE],
     ]);
     const first = cext.coreRelos.get('tc')![0];
-    expect(first).toEqual({ insnOff: 0, insn: 0, typeId: task, accessString: '0:2:1', access: '0:2:1', accessIndices: [0, 2, 1], kind: 0 });
+    expect(first).toEqual({ insn: 0, typeId: task, access: '0:2:1', kind: K.FIELD_BYTE_OFFSET });
     // Hand-checked layout behind those strings.
     expect(members(core, task)).toEqual([
       ['pid', 0, 0, 'int'],
@@ -443,25 +434,20 @@ describe('parseBtfExt on clang-19 output', () => {
     const src = sourceLines('core.bpf.c');
     /** The line of an instruction: the last record at or before it, as a debugger does. */
     const lineOf = (insn: number) => lines.filter((l) => l.insn <= insn).pop()!;
-    expect(lineOf(0)).toMatchObject({ line: 32, column: 17, lineText: '\tu64 r = p->scx.slice;' });
-    expect(lineOf(1)).toMatchObject({ line: 33, lineText: '\tr += p->comm[3];' });
+    expect(lineOf(0)).toMatchObject({ line: 32, column: 17, text: '\tu64 r = p->scx.slice;' });
+    expect(lineOf(1)).toMatchObject({ line: 33, text: '\tr += p->comm[3];' });
     expect(lineOf(8)).toMatchObject({ line: 34, column: 10 }); // p->parent
     expect(lineOf(9)).toMatchObject({ line: 34, column: 18 }); // ->pid
     // A function's first record is its declaration line, column 0.
-    expect(lineOf(16)).toMatchObject({ line: 40, column: 0, lineText: 'u64 field_info(struct task_struct *p)' });
+    expect(lineOf(16)).toMatchObject({ line: 40, column: 0, text: 'u64 field_info(struct task_struct *p)' });
     expect(lineOf(40)).toMatchObject({ line: 63, column: 0 });
-    for (const l of lines) expect(l.lineText).toBe(src[l.line - 1]);
+    for (const l of lines) expect(l.text).toBe(src[l.line - 1]);
     expect(cext.funcInfo.get('tc')!.map((f) => [f.insn, core.name(f.typeId)])).toEqual([
       [0, 'field_offsets'],
       [16, 'field_info'],
       [28, 'type_info'],
       [40, 'enum_info'],
     ]);
-  });
-
-  it('numbers CO-RE kinds as libbpf and core.ts do', () => {
-    expect(CoreReloKind).toEqual(CoreKind);
-    expect(Object.values(CoreReloKind)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   });
 });
 
@@ -587,11 +573,11 @@ describe('.BTF.ext: forward compatibility and corruption', () => {
     const core = words(16, TC, 1, 8, int, ACC, 0);
     const ext = parseBtfExt(extOf({ func, line, core }), 'x', btf);
     expect(ext.funcInfo.get('tc')).toEqual([
-      { insnOff: 0, insn: 0, typeId: fn },
-      { insnOff: 16, insn: 2, typeId: fn },
+      { insn: 0, typeId: fn },
+      { insn: 2, typeId: fn },
     ]);
-    expect(ext.lineInfo.get('tc')).toEqual([{ insnOff: 8, insn: 1, fileName: 'f.c', file: 'f.c', line: 7, column: 3, lineText: 'return 0;', text: 'return 0;' }]);
-    expect(ext.coreRelos.get('tc')).toEqual([{ insnOff: 8, insn: 1, typeId: int, accessString: '0:1', access: '0:1', accessIndices: [0, 1], kind: 0 }]);
+    expect(ext.lineInfo.get('tc')).toEqual([{ insn: 1, file: 'f.c', line: 7, column: 3, text: 'return 0;' }]);
+    expect(ext.coreRelos.get('tc')).toEqual([{ insn: 1, typeId: int, access: '0:1', kind: 0 }]);
     // A 24-byte header predates CO-RE: no relocations, still valid.
     const old = parseBtfExt(extOf({ func, line }, 24), 'x', btf);
     expect(old.coreRelos.size).toBe(0);
