@@ -462,7 +462,7 @@ export class Machine {
     }
     try {
       if (this.extOn && this.hasCb.init) {
-        const rc = this.callback('init', 0, undefined, 0);
+        const rc = this.callback('init', 0, undefined);
         if (rc !== 0) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `ops.init() failed (${rc})`);
       }
     } catch (e) {
@@ -520,7 +520,9 @@ export class Machine {
         break;
       case EV_WAKE: {
         const t = this.threads[a]!;
-        if (this.advance(t) === 'run') this.wake(t, false);
+        const next = this.advance(t);
+        if (next === 'run') this.wake(t, false);
+        else if (next === 'exit') this.exitTask(t);
         break;
       }
       case EV_BURST_END:
@@ -550,23 +552,50 @@ export class Machine {
 
   // ---- task life ----
 
+  /**
+   * Schedule the next arrivals: every task arriving at the same instant at once, so that they
+   * all exist before anything they cause at that instant happens (as a list given up front).
+   */
   private pullArrival(): void {
+    const first = this.lookahead ?? this.nextSpec();
+    this.lookahead = undefined;
+    if (!first) return;
+    this.arriving.push(first);
+    this.q.schedule(Math.max(first.arrival, this.q.now), EV_ARRIVE);
+    for (;;) {
+      const s = this.nextSpec();
+      if (!s) return;
+      if (s.arrival !== first.arrival) {
+        this.lookahead = s;
+        return;
+      }
+      this.arriving.push(s);
+      this.q.schedule(Math.max(s.arrival, this.q.now), EV_ARRIVE);
+    }
+  }
+
+  private nextSpec(): SimTask | undefined {
     const spec = this.source!.next();
-    if (!spec) return;
+    if (!spec) return undefined;
     if (!Number.isSafeInteger(spec.arrival) || spec.arrival < this.lastArrival) {
       throw new SimError(`task ${spec.pid}: arrival ${spec.arrival} ns is before the previous task's (${this.lastArrival} ns); a task source must be in arrival order`);
     }
     this.lastArrival = spec.arrival;
-    this.pending = spec;
-    this.q.schedule(Math.max(spec.arrival, this.q.now), EV_ARRIVE);
+    return spec;
   }
 
-  private pending: SimTask | undefined;
+  /** Tasks whose arrival events are scheduled, in order; the first one not yet scheduled. */
+  private arriving: SimTask[] = [];
+  private arrivingHead = 0;
+  private lookahead: SimTask | undefined;
 
   private arrive(): void {
-    const spec = this.pending!;
-    this.pending = undefined;
-    this.pullArrival();
+    const spec = this.arriving[this.arrivingHead++];
+    if (this.arrivingHead === this.arriving.length) {
+      this.arriving.length = 0;
+      this.arrivingHead = 0;
+      this.pullArrival();
+    }
     if (spec.phases.length === 0) throw new SimError(`task ${spec.pid}: no phases`);
     const policy = POLICY[spec.policy ?? 'normal'];
     if (policy === undefined) throw new SimError(`task ${spec.pid}: unknown policy '${spec.policy}'`);
@@ -823,10 +852,10 @@ export class Machine {
       if (!this.hasCb.enqueue) {
         t.task.slice = SCX_SLICE_DFL;
         this.global.insertFifo(t, 0n);
-        this.kickIdle();
         return;
       }
-      this.callback('enqueue', t.cpu, t, t.task.addr, Number(flags & 0x1f_ffff_ffffn), Number(flags >> 32n));
+      // enq_flags reach bit 41 (SCX_ENQ_LAST): well inside a double's exact range.
+      this.callback('enqueue', t.cpu, t, t.task.addr, Number(flags & 0x1f_ffff_ffff_ffffn));
     }
     if (t.hasDdsp) {
       t.hasDdsp = false;
@@ -889,7 +918,6 @@ export class Machine {
     if (dsq === SCX_DSQ_GLOBAL) {
       this.global.insertFifo(t, vtime ? 0n : enqFlags);
       if (vtime) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', 'cannot use vtime ordering on built-in SCX_DSQ_GLOBAL');
-      this.kickIdle();
       return;
     }
     const d = this.user.get(dsq);
@@ -897,9 +925,10 @@ export class Machine {
       this.global.insertFifo(t, 0n);
       throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `non-existent DSQ 0x${dsq.toString(16)}`);
     }
+    // Like the kernel, no CPU is woken for a shared DSQ: the wake-up's target CPU reschedules
+    // (§1.3 step 4), and the scheduler kicks any other CPU it wants to look.
     if (vtime) d.insertVtime(t);
     else d.insertFifo(t, enqFlags);
-    this.kickIdle();
   }
 
   private placeLocal(t: Thread, cpu: number, flags: bigint): void {
@@ -910,16 +939,6 @@ export class Machine {
       if (c.curr.cls === CLS_EXT) c.curr.task.slice = 0n;
       this.resched(cpu);
     } else if (!c.curr) this.resched(cpu);
-  }
-
-  /** Work reached a shared DSQ: wake an idle CPU to look for it. */
-  private kickIdle(): void {
-    for (const c of this.cpus) {
-      if (!c.curr && !c.reschedPending) {
-        this.resched(c.id);
-        return;
-      }
-    }
   }
 
   private kick(cpu: number, flags: bigint): void {
@@ -1000,8 +1019,9 @@ export class Machine {
       if (this.hasCb.stopping) this.callback('stopping', cpu, t, t.task.addr, 0);
       if (this.hasCb.quiescent) this.callback('quiescent', cpu, t, t.task.addr, Number(SCX_DEQ_SLEEP));
     }
-    if (next === 'exit') this.exitTask(t);
+    // dispatch still sees the exiting task as prev; it is freed after the switch.
     this.pick(cpu);
+    if (next === 'exit') this.exitTask(t);
   }
 
   /**
