@@ -32,7 +32,8 @@ import { fieldOf } from '../bpf/ctypes.ts';
 import { ScxError } from '../util/errors.ts';
 import { EventQueue } from './engine.ts';
 import { FairRunqueue, baseSlice, type FairEntity } from './fair/eevdf.ts';
-import { scxExitInfo, scxInitTaskArgs, scxCpuReleaseArgs } from './kernel-types.ts';
+import { scxExitInfo, scxInitTaskArgs, scxCpuReleaseArgs, scxDumpCtx } from './kernel-types.ts';
+import { CPUMASK_BYTES } from '../bpf/kfuncs/types.ts';
 import { Rng } from './random.ts';
 import type { CpuRecord, Phase, Policy, SimTask, TaskRecord, TaskSource } from './spec.ts';
 import { SCHED_BATCH, SCHED_EXT, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RR, TaskTable, type Task } from './task.ts';
@@ -74,6 +75,12 @@ const SCX_CPU_PREEMPT_RT = 0;
 const SCX_CPU_PREEMPT_UNKNOWN = 3;
 const SCX_EXIT_MSG_LEN = 1024;
 const RR_TIMESLICE_NS = 100_000_000;
+const SCX_ENQ_REENQ = 1n << 40n;
+const SCX_DSQ_ITER_REV = 1n << 16n;
+const SCX_PICK_IDLE_CORE = 1n;
+const SCX_CPUPERF_ONE = 1024;
+const EINVAL = 22;
+const ENOENT = 2;
 
 /** Scheduling classes, highest first. */
 const CLS_RT = 0;
@@ -98,6 +105,8 @@ export interface ExitInfo {
   msg: string;
   exitCode: bigint;
   atNs: number;
+  /** Error exits: the debug dump (machine state, plus what the dump callbacks wrote). */
+  dump?: string;
 }
 
 type ThreadState = 'new' | 'sleeping' | 'queued' | 'running' | 'exited';
@@ -249,8 +258,17 @@ export class Machine {
   private readonly timerById: TimerState[] = [];
   private runningTimer: TimerState | undefined;
   private hasCb: Record<string, boolean> = {};
-  private argsAddr = { initTask: 0, exitTask: 0, cpuRelease: 0, cpuAcquire: 0, exitInfo: 0, reason: 0, msg: 0 };
+  private argsAddr = { initTask: 0, exitTask: 0, cpuRelease: 0, cpuAcquire: 0, exitInfo: 0, reason: 0, msg: 0, dumpCtx: 0 };
   private readonly checkInvariants: boolean;
+  /** Live DSQ iterators, by the address of their bpf_iter_scx_dsq. */
+  private readonly iters = new Map<number, { dsq: Dsq<Thread>; tasks: Thread[]; pos: number; slice: bigint | undefined; vtime: bigint | undefined }>();
+  /** Kernel cpumasks handed to BPF. */
+  private masks = { idle: 0, idleSmt: 0, possible: 0 };
+  /** The cpumask a pick kfunc was given, and one closure testing it. */
+  private maskAddr = 0;
+  private readonly inMask = (cpu: number) => ((this.km.mem.bytes[this.maskAddr + (cpu >> 3)] >> (cpu & 7)) & 1) === 1;
+  private perf: Int32Array;
+  private dumpText = '';
   /** The task a default CPU selection is for, and one closure testing its affinity. */
   private selecting: Thread | undefined;
   private readonly selectingAllows = (cpu: number) => this.selecting!.allows(cpu);
@@ -269,6 +287,7 @@ export class Machine {
     this.onTaskExit = o.onTaskExit;
     this.fairSlice = baseSlice(topo.nrCpus);
     this.idle = new IdleTracker(topo);
+    this.perf = new Int32Array(topo.nrCpus).fill(SCX_CPUPERF_ONE);
   }
 
   /** The machine as BPF programs see it (the loader's Machine). */
@@ -324,7 +343,10 @@ export class Machine {
       exitInfo: alloc('scx_exit_info', scxExitInfo.size),
       reason: alloc('scx_exit_info reason', 128),
       msg: alloc('scx_exit_info msg', SCX_EXIT_MSG_LEN),
+      dumpCtx: alloc('scx_dump_ctx', scxDumpCtx.size),
     };
+    this.masks = { idle: alloc('idle cpumask', CPUMASK_BYTES), idleSmt: alloc('idle smt cpumask', CPUMASK_BYTES), possible: alloc('possible cpumask', CPUMASK_BYTES) };
+    for (let cpu = 0; cpu < this.topo.nrCpus; cpu++) km.mem.bytes[this.masks.possible + (cpu >> 3)] |= 1 << (cpu & 7);
   }
 
   /** Load a sched_ext scheduler: its tasks are the ones arriving after this. */
@@ -334,7 +356,7 @@ export class Machine {
     this.hooks = hooks;
     this.extOn = true;
     this.switchPartial = (ops.flags & SCX_OPS_SWITCH_PARTIAL) !== 0n;
-    for (const cb of ['select_cpu', 'enqueue', 'dispatch', 'tick', 'runnable', 'running', 'stopping', 'quiescent', 'update_idle', 'cpu_acquire', 'cpu_release', 'init_task', 'exit_task', 'enable', 'disable', 'set_weight', 'init', 'exit']) {
+    for (const cb of ['select_cpu', 'enqueue', 'dispatch', 'tick', 'runnable', 'running', 'stopping', 'quiescent', 'update_idle', 'cpu_acquire', 'cpu_release', 'init_task', 'exit_task', 'enable', 'disable', 'set_weight', 'init', 'exit', 'dump', 'dump_cpu', 'dump_task']) {
       this.hasCb[cb] = ops.has(cb);
     }
   }
@@ -419,6 +441,133 @@ export class Machine {
       scx_bpf_dispatch_cancel: () => {
         if (this.dispatchLen === 0) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', 'scx_bpf_dispatch_cancel with nothing to cancel');
         this.dispatchLen--;
+        return 0;
+      },
+      ...this.iteratorKfuncs(),
+      ...this.cpuKfuncs(),
+    };
+  }
+
+  /** DSQ iterators and moving tasks found with them (§4.2, §4.3). */
+  private iteratorKfuncs(): Record<string, HelperFn> {
+    const move = (name: string, vtime: boolean) => (c: HelperCall) => {
+      this.allow(name);
+      const it = this.iters.get(c.ptr(1));
+      const t = this.taskArg(c, 2);
+      // Only a task still on the iterated DSQ, queued before the iteration began, can move.
+      if (!it || t.dsq !== it.dsq || !it.tasks.includes(t)) return 0;
+      if (it.slice !== undefined) t.task.slice = it.slice;
+      if (it.vtime !== undefined) t.task.dsqVtime = it.vtime;
+      it.slice = undefined;
+      it.vtime = undefined;
+      it.dsq.remove(t);
+      this.execute(t, c.u64(3), vtime ? c.u64(4) | VTIME_FLAG : c.u64(4), this.ctxCpu);
+      return 1;
+    };
+    const setSlice = (name: string) => (c: HelperCall) => {
+      this.allow(name);
+      const it = this.iters.get(c.ptr(1));
+      if (it) it.slice = c.u64(2);
+      return 0;
+    };
+    const setVtime = (name: string) => (c: HelperCall) => {
+      this.allow(name);
+      const it = this.iters.get(c.ptr(1));
+      if (it) it.vtime = c.u64(2);
+      return 0;
+    };
+    return {
+      bpf_iter_scx_dsq_new: (c) => {
+        const at = c.ptr(1);
+        const flags = c.u64(3);
+        const d = this.user.get(c.u64(2));
+        if (flags & ~SCX_DSQ_ITER_REV) {
+          this.iters.delete(at);
+          return -EINVAL;
+        }
+        if (!d) {
+          this.iters.delete(at);
+          return -ENOENT;
+        }
+        this.iters.set(at, { dsq: d, tasks: d.snapshot(d.seq, (flags & SCX_DSQ_ITER_REV) !== 0n), pos: 0, slice: undefined, vtime: undefined });
+        return 0;
+      },
+      bpf_iter_scx_dsq_next: (c) => {
+        const it = this.iters.get(c.ptr(1));
+        if (!it) return 0;
+        while (it.pos < it.tasks.length) {
+          const t = it.tasks[it.pos++];
+          if (t.dsq === it.dsq) return t.task.addr;
+        }
+        return 0;
+      },
+      bpf_iter_scx_dsq_destroy: (c) => {
+        this.iters.delete(c.ptr(1));
+        return 0;
+      },
+      scx_bpf_dsq_move: move('scx_bpf_dsq_move', false),
+      scx_bpf_dispatch_from_dsq: move('scx_bpf_dispatch_from_dsq', false),
+      scx_bpf_dsq_move_vtime: move('scx_bpf_dsq_move_vtime', true),
+      scx_bpf_dispatch_vtime_from_dsq: move('scx_bpf_dispatch_vtime_from_dsq', true),
+      scx_bpf_dsq_move_set_slice: setSlice('scx_bpf_dsq_move_set_slice'),
+      scx_bpf_dispatch_from_dsq_set_slice: setSlice('scx_bpf_dispatch_from_dsq_set_slice'),
+      scx_bpf_dsq_move_set_vtime: setVtime('scx_bpf_dsq_move_set_vtime'),
+      scx_bpf_dispatch_from_dsq_set_vtime: setVtime('scx_bpf_dispatch_from_dsq_set_vtime'),
+      scx_bpf_reenqueue_local: () => {
+        this.allow('scx_bpf_reenqueue_local');
+        const local = this.cpus[this.ctxCpu].local;
+        const tasks: Thread[] = [];
+        for (let t = local.shift(); t; t = local.shift()) tasks.push(t);
+        for (const t of tasks) this.enqueue(t, SCX_ENQ_REENQ);
+        return tasks.length;
+      },
+    };
+  }
+
+  /** Idle CPUs, cpumasks, performance levels, dumps (§4.4, §4.5). */
+  private cpuKfuncs(): Record<string, HelperFn> {
+    const nr = this.topo.nrCpus;
+    const cpuArg = (c: HelperCall, i: number, kfunc: string) => {
+      const cpu = c.i32(i);
+      if (cpu < 0 || cpu >= nr) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `${kfunc}: invalid CPU ${cpu}`);
+      return cpu;
+    };
+    const maskArg = (c: HelperCall, i: number) => {
+      this.maskAddr = c.ptr(i);
+      return this.inMask;
+    };
+    const fill = (at: number, has: (cpu: number) => boolean) => {
+      const bytes = this.km.mem.bytes;
+      bytes.fill(0, at, at + CPUMASK_BYTES);
+      for (let cpu = 0; cpu < nr; cpu++) if (has(cpu)) bytes[at + (cpu >> 3)] |= 1 << (cpu & 7);
+      return at;
+    };
+    const all = this.idle.allCpus;
+    return {
+      scx_bpf_pick_idle_cpu: (c) => this.idle.pickIdle(all, maskArg(c, 1), (c.u64(2) & SCX_PICK_IDLE_CORE) !== 0n),
+      scx_bpf_pick_any_cpu: (c) => this.idle.pickAny(all, maskArg(c, 1), (c.u64(2) & SCX_PICK_IDLE_CORE) !== 0n),
+      scx_bpf_get_idle_cpumask: () => fill(this.masks.idle, (cpu) => this.idle.isIdle(cpu)),
+      scx_bpf_get_idle_smtmask: () => fill(this.masks.idleSmt, (cpu) => this.idle.coreIdle(cpu)),
+      scx_bpf_put_idle_cpumask: () => 0,
+      scx_bpf_get_possible_cpumask: () => this.masks.possible,
+      scx_bpf_get_online_cpumask: () => this.masks.possible,
+      scx_bpf_put_cpumask: () => 0,
+      // A homogeneous machine: every CPU at full capacity.
+      scx_bpf_cpuperf_cap: (c) => (cpuArg(c, 1, 'scx_bpf_cpuperf_cap'), SCX_CPUPERF_ONE),
+      scx_bpf_cpuperf_cur: (c) => this.perf[cpuArg(c, 1, 'scx_bpf_cpuperf_cur')],
+      scx_bpf_cpuperf_set: (c) => {
+        const cpu = cpuArg(c, 1, 'scx_bpf_cpuperf_set');
+        const perf = c.lo(2) >>> 0;
+        if (perf > SCX_CPUPERF_ONE) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `scx_bpf_cpuperf_set: perf ${perf} is above SCX_CPUPERF_ONE (${SCX_CPUPERF_ONE})`);
+        this.perf[cpu] = perf;
+        return 0;
+      },
+      scx_bpf_task_cgroup: () => {
+        throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', 'scx_bpf_task_cgroup: scx-sim does not model cgroups');
+      },
+      scx_bpf_dump_bstr: (c) => {
+        this.allow('scx_bpf_dump_bstr');
+        this.dumpText += this.bstr(c, 1);
         return 0;
       },
     };
@@ -1237,7 +1386,45 @@ export class Machine {
     else throw e;
     if (!this.extOn || this.exitInfo) return; // the first reporter wins
     this.exitInfo = info;
+    if (info.kind >= SCX_EXIT_ERROR) info.dump = this.debugDump(info);
     this.teardownDue = true;
+  }
+
+  /**
+   * §6.6: an error exit records a debug dump of the machine as the error found it, with what
+   * the scheduler's dump, dump_cpu and dump_task callbacks add through scx_bpf_dump.
+   */
+  private debugDump(info: ExitInfo): string {
+    const view = this.km.mem.view;
+    const ctx = this.argsAddr.dumpCtx;
+    this.writeExitInfo(info);
+    view.setUint32(ctx + DUMP_CTX.kind, info.kind, true);
+    view.setBigInt64(ctx + DUMP_CTX.exit_code, info.exitCode, true);
+    view.setBigUint64(ctx + DUMP_CTX.reason, BigInt(this.argsAddr.reason), true);
+    view.setBigUint64(ctx + DUMP_CTX.at_ns, BigInt(this.q.now), true);
+    view.setBigUint64(ctx + DUMP_CTX.at_jiffies, BigInt(Math.floor(this.q.now / this.tickNs)), true);
+    const lines = [`${info.reason} at ${this.q.now} ns: ${info.msg}`];
+    const bpf = (cb: string, cpu: number, task: Thread | undefined, a0: number, a1 = 0, a2 = 0) => {
+      if (!this.hasCb[cb]) return;
+      this.dumpText = '';
+      this.quietly(() => this.callback(cb, cpu, task, a0, a1, a2));
+      if (this.dumpText) lines.push(...this.dumpText.replace(/\n$/, '').split('\n').map((l) => `  ${l}`));
+    };
+    bpf('dump', 0, undefined, ctx);
+    const name = (t: Thread | undefined) => (t ? `${t.task.comm}[${t.pid}]` : 'idle');
+    for (const c of this.cpus) {
+      lines.push(`CPU ${c.id}: curr=${name(c.curr)} local=${c.local.length} fair=${c.rq.nrRunning} rt=${c.rt.length}${this.idle.isIdle(c.id) ? ' idle' : ''}`);
+      bpf('dump_cpu', c.id, undefined, ctx, c.id, c.curr ? 0 : 1);
+    }
+    for (const t of this.threads) {
+      if (!t || t.cls !== CLS_EXT || (t.state !== 'queued' && t.state !== 'running')) continue;
+      const where = t.state === 'running' ? `running on CPU ${t.cpu}` : t.dsq ? `on ${describeDsq(t.dsq.id)}` : 'held by the scheduler';
+      lines.push(`${name(t)} ${where} slice=${t.task.slice} dsq_vtime=${t.task.dsqVtime} runnable for ${this.q.now - t.runnableSince} ns`);
+      bpf('dump_task', t.cpu, t, ctx, t.task.addr);
+    }
+    const text = lines.join('\n') + '\n';
+    const max = this.ops!.exitDumpLen;
+    return text.length > max ? text.slice(0, max) : text;
   }
 
   /**
@@ -1300,8 +1487,7 @@ export class Machine {
     }
   }
 
-  private writeExitInfo(): number {
-    const info = this.exitInfo!;
+  private writeExitInfo(info = this.exitInfo!): number {
     const { mem } = this.km;
     const view = mem.view;
     const at = this.argsAddr.exitInfo;
@@ -1395,6 +1581,13 @@ export class Machine {
 const VTIME_FLAG = 1n << 63n;
 const RELEASE_REASON = fieldOf(scxCpuReleaseArgs, 'reason').offset;
 const RELEASE_TASK = fieldOf(scxCpuReleaseArgs, 'task').offset;
+const DUMP_CTX = {
+  kind: fieldOf(scxDumpCtx, 'kind').offset,
+  exit_code: fieldOf(scxDumpCtx, 'exit_code').offset,
+  reason: fieldOf(scxDumpCtx, 'reason').offset,
+  at_ns: fieldOf(scxDumpCtx, 'at_ns').offset,
+  at_jiffies: fieldOf(scxDumpCtx, 'at_jiffies').offset,
+};
 const EXIT_INFO = {
   kind: fieldOf(scxExitInfo, 'kind').offset,
   exit_code: fieldOf(scxExitInfo, 'exit_code').offset,

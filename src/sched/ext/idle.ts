@@ -15,7 +15,7 @@ const EBUSY = 16;
 export class IdleTracker {
   private readonly idle: Uint8Array;
   private cursor = -1;
-  private readonly allCpus: readonly number[];
+  readonly allCpus: readonly number[];
   /** Counts that let a busy machine skip the searches: idle CPUs, and fully idle cores. */
   private nrIdle: number;
   private nrIdleCores: number;
@@ -92,6 +92,14 @@ export class IdleTracker {
     }
     const cpu = this.distribute(candidates, (c) => allowed(c) && this.idle[c] === 1);
     return cpu >= 0 ? this.claimed(cpu) : -EBUSY;
+  }
+
+  /** scx_bpf_pick_any_cpu: an idle CPU if there is one (claimed), else any allowed CPU. */
+  pickAny(candidates: readonly number[], allowed: (cpu: number) => boolean, coreOnly = false): number {
+    const idle = this.pickIdle(candidates, allowed, coreOnly);
+    if (idle >= 0) return idle;
+    const cpu = this.distribute(candidates, allowed);
+    return cpu >= 0 ? cpu : -EBUSY;
   }
 
   /**

@@ -16,6 +16,8 @@ export interface SchedExtOps {
   readonly flags: bigint;
   readonly timeoutMs: number;
   readonly dispatchMaxBatch: number;
+  /** Bytes of debug dump kept on an error exit. */
+  readonly exitDumpLen: number;
   has(cb: string): boolean;
   /** Call a callback; r0's low 32 bits as a signed int. */
   call(cb: string, ...args: number[]): number;
@@ -64,6 +66,7 @@ export interface TsSchedulerDef {
   flags?: bigint;
   timeoutMs?: number;
   dispatchMaxBatch?: number;
+  exitDumpLen?: number;
   callbacks: TsCallbacks;
 }
 
@@ -72,6 +75,7 @@ export class TsSchedExtOps implements SchedExtOps {
   readonly flags: bigint;
   readonly timeoutMs: number;
   readonly dispatchMaxBatch: number;
+  readonly exitDumpLen: number;
 
   constructor(readonly def: TsSchedulerDef) {
     for (const cb of Object.keys(def.callbacks)) {
@@ -81,6 +85,7 @@ export class TsSchedExtOps implements SchedExtOps {
     this.flags = def.flags ?? 0n;
     this.timeoutMs = def.timeoutMs || 30_000;
     this.dispatchMaxBatch = def.dispatchMaxBatch || 32;
+    this.exitDumpLen = def.exitDumpLen || 32768;
   }
 
   has(cb: string): boolean {

@@ -30,7 +30,16 @@ describe('scheduler exits (semantics doc §6.6)', () => {
     });
     const r = simulate({ scheduler: { kind: 'ts', make: hoarder }, tasks: loadWorkload('gen:hogs,n=1'), topology: '1', durationNs: 1000 * MS, checkInvariants: true });
     // Checked every timeout/2 = 50 ms: at 150 ms the task has waited 150 ms > 100 ms.
-    expect(r.exit).toEqual({ kind: 1026, reason: 'runnable task stall', msg: 'hog0[1] failed to run for 0.150s', exitCode: 0n, atNs: 150 * MS });
+    expect(r.exit).toMatchObject({ kind: 1026, reason: 'runnable task stall', msg: 'hog0[1] failed to run for 0.150s', exitCode: 0n, atNs: 150 * MS });
+    // The debug dump shows the machine as the watchdog found it.
+    expect(r.exit?.dump).toBe(
+      [
+        'runnable task stall at 150000000 ns: hog0[1] failed to run for 0.150s',
+        'CPU 0: curr=idle local=0 fair=0 rt=0 idle',
+        'hog0[1] held by the scheduler slice=20000000 dsq_vtime=0 runnable for 150000000 ns',
+        '',
+      ].join('\n'),
+    );
     // The teardown: disable and exit_task per task, then ops.exit with the exit info.
     expect(seen).toEqual(['disable task', 'exit_task', 'exit']);
     expect(exitInfo).toEqual({ kind: 1026, reason: 'runnable task stall', msg: 'hog0[1] failed to run for 0.150s' });
