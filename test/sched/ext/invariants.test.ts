@@ -18,6 +18,10 @@ interface Policy {
   target: 'global' | 'user-fifo' | 'user-vtime' | 'local-on' | 'held';
   selectCpu: boolean;
   slice: number;
+  /** SCX_OPS_SWITCH_PARTIAL: only SCHED_EXT tasks are the scheduler's. */
+  partial: boolean;
+  /** Call scx_bpf_error on this callback invocation (counting all callbacks), if set. */
+  errorAt: number | null;
 }
 
 function make(policy: Policy) {
@@ -25,8 +29,9 @@ function make(policy: Policy) {
     const held: number[] = [];
     const view = () => api.km.mem.view;
     let rr = 0;
-    return {
+    const def: TsSchedulerDef = {
       name: 'random',
+      flags: policy.partial ? 8n : 0n,
       callbacks: {
         init: () => Number(api.kfunc('scx_bpf_create_dsq', 5, -1)),
         ...(policy.selectCpu
@@ -71,21 +76,40 @@ function make(policy: Policy) {
         },
       },
     };
+    if (policy.errorAt === null) return def;
+    // Fail at the chosen call, wherever that falls: the scheduler aborts mid-run.
+    let calls = 0;
+    const fmt = api.km.mem.alloc('error format', 8).start;
+    api.km.mem.bytes.set([0x78, 0], fmt); // "x"
+    for (const [name, fn] of Object.entries(def.callbacks)) {
+      def.callbacks[name] = (...args: number[]) => {
+        if (++calls === policy.errorAt) api.kfunc('scx_bpf_error_bstr', fmt, fmt, 0);
+        return fn!(...args);
+      };
+    }
+    return def;
   };
 }
 
 describe('sched_ext core invariants under random workloads and random TypeScript schedulers', () => {
-  it('keeps every task in one place, balances the books and repeats exactly', () => {
+  it('keeps every task in one place, balances the books and repeats exactly, across scheduler aborts and RT and fair tasks', () => {
+    let aborts = 0;
+    let abortsMidRun = 0;
     const policy = fc.record({
       target: fc.constantFrom('global' as const, 'user-fifo' as const, 'user-vtime' as const, 'local-on' as const, 'held' as const),
       selectCpu: fc.boolean(),
       slice: fc.constantFrom(100_000, 2 * MS, 20 * MS),
+      partial: fc.boolean(),
+      errorAt: fc.option(fc.integer({ min: 1, max: 120 }), { nil: null }),
     });
     const task = fc.record({
       nice: fc.integer({ min: -20, max: 19 }),
       arrival: fc.integer({ min: 0, max: 20 * MS }),
       run: fc.integer({ min: 50_000, max: 8 * MS }),
       sleep: fc.integer({ min: 50_000, max: 8 * MS }),
+      policy: fc.constantFrom('normal' as const, 'normal' as const, 'ext' as const, 'fifo' as const),
+      rtPriority: fc.integer({ min: 1, max: 99 }),
+      loops: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
     });
     fc.assert(
       fc.property(policy, fc.constantFrom('1', '2', '1n:1l:2c:2t'), fc.array(task, { minLength: 1, maxLength: 6 }), (pol, topology, ts) => {
@@ -96,17 +120,29 @@ describe('sched_ext core invariants under random workloads and random TypeScript
           arrival: t.arrival,
           phases: [{ run: t.run }, { sleep: t.sleep }],
           cpus: pol.target === 'local-on' ? [0] : undefined,
+          policy: t.policy,
+          rtPriority: t.policy === 'fifo' ? t.rtPriority : undefined,
+          loops: t.loops,
         }));
         const run = () => simulate({ scheduler: { kind: 'ts', make: make(pol) }, tasks, topology, durationNs: 100 * MS, checkInvariants: true });
+        // checkInvariants verifies every event, across an abort too: no task lost, none twice.
         const r = run();
-        expect(r.exit).toBeUndefined();
+        if (pol.errorAt === null) expect(r.exit).toBeUndefined();
+        else if (r.exit) {
+          expect(r.exit).toMatchObject({ kind: 1025, msg: 'x' });
+          aborts++;
+          if (r.exit.atNs < 50 * MS && r.cpus.some((c) => c.busy > 0)) abortsMidRun++;
+        }
         const runtime = r.tasks.reduce((n, t) => n + t.runtime, 0);
         expect(r.cpus.reduce((n, c) => n + c.busy, 0)).toBe(runtime);
         for (const c of r.cpus) expect(c.busy + c.idle).toBe(r.durationNs);
         r.tasks.forEach((t, i) => expect(t.runtime + t.wait).toBeLessThanOrEqual(100 * MS - tasks[i].arrival));
         expect(run()).toEqual(r);
       }),
-      { numRuns: 120 },
+      { numRuns: 150 },
     );
+    // The generator really exercised aborts, many of them early in the run.
+    expect(aborts).toBeGreaterThan(20);
+    expect(abortsMidRun).toBeGreaterThan(10);
   });
 });
