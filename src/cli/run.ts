@@ -12,6 +12,8 @@ interface Args {
   topology?: string;
   duration: string;
   engine: EngineName;
+  seed: number;
+  hz: number;
   json: boolean;
 }
 
@@ -28,6 +30,8 @@ export const runCommand: CommandModule<object, Args> = {
       .option('topology', { type: 'string', describe: 'e.g. 2n:4c:2t, 2n:2l:4c:2t, or a preset (laptop, desktop, server)' })
       .option('duration', { type: 'string', default: '1s', describe: 'simulated time (ns/us/ms/s)' })
       .option('engine', { choices: ENGINES, default: DEFAULT_ENGINE, describe: 'BPF execution engine' })
+      .option('seed', { type: 'number', default: 1, describe: 'seed of the run (bpf_get_prandom_u32)' })
+      .option('hz', { type: 'number', default: 1000, describe: 'tick frequency' })
       .option('json', { type: 'boolean', default: false })
       .example('$0 run --scheduler schedulers/vtime.bpf.o --workload gen:periodic,n=16,run=3ms,sleep=2ms --cpus 4 --duration 2s', '')
       .example('$0 run --scheduler builtin:eevdf --workload gen:hogs,n=4 --topology laptop', ''),
@@ -40,12 +44,17 @@ export const runCommand: CommandModule<object, Args> = {
       topology: args.topology ?? String(args.cpus ?? 4),
       durationNs: parseDuration(args.duration),
       engine: args.engine,
+      seed: args.seed,
+      hz: args.hz,
     });
     if (args.json) {
       process.stdout.write(JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
     } else {
       const out: string[] = [`${r.scheduler} on ${r.topology}, ${ms(r.durationNs)} ms simulated`];
-      if (r.exit) out.push(`scheduler aborted at ${ms(r.exit.atNs)} ms: ${r.exit.reason}: ${r.exit.msg}`);
+      if (r.exit) {
+        out.push(`scheduler aborted at ${ms(r.exit.atNs)} ms: ${r.exit.reason}: ${r.exit.msg}`, 'its tasks ran in the fair class (EEVDF) from then on');
+        if (r.exit.dump) out.push('', 'debug dump:', ...r.exit.dump.trimEnd().split('\n').map((l) => `  ${l}`));
+      }
       out.push('', `${'pid'.padStart(6)} ${'comm'.padEnd(16)} ${'run ms'.padStart(10)} ${'wait ms'.padStart(10)} ${'wakeups'.padStart(8)} ${'mean lat ms'.padStart(12)} ${'migr'.padStart(6)}`);
       for (const t of r.tasks) {
         const lat = t.wakeupLatency.length ? t.wakeupLatency.reduce((a, b) => a + b, 0) / t.wakeupLatency.length : 0;

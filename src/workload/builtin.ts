@@ -2,11 +2,14 @@
  * A small workload language for `scx-sim run` until the full workload formats arrive (issue 6):
  *   gen:hogs,n=4[,nice=0]                     CPU-bound tasks
  *   gen:periodic,n=8,run=3ms,sleep=2ms[,nice=0]  tasks alternating a burst and a sleep
- *   FILE.json                                 [{ "pid", "comm", "nice"?, "cpus"?, "arrival"?, "phases": [{ "run": ns } | { "sleep": ns }], "loops"? }]
+ *   FILE.json                                 [{ "pid", "comm", "nice"?, "cpus"?, "policy"?, "rtPriority"?, "arrival"?, "phases": [{ "run": ns } | { "sleep": ns }], "loops"? }]
+ * policy: normal (default), batch, idle, ext (SCHED_EXT), fifo or rr (real-time, with rtPriority 1..99).
  * Durations take ns, us, ms or s suffixes (plain numbers are ns).
  */
 import { readFileSync } from 'node:fs';
-import type { SimTask } from '../sched/spec.ts';
+import type { Policy, SimTask } from '../sched/spec.ts';
+
+const POLICIES: readonly Policy[] = ['normal', 'batch', 'idle', 'ext', 'fifo', 'rr'];
 import { ScxError } from '../util/errors.ts';
 
 export class WorkloadError extends ScxError {}
@@ -37,7 +40,7 @@ export function loadWorkload(spec: string): SimTask[] {
 function task(raw: unknown, where: string): SimTask {
   if (typeof raw !== 'object' || raw === null) throw new WorkloadError(`${where}: expected an object`);
   const o = raw as Record<string, unknown>;
-  const known = new Set(['pid', 'comm', 'nice', 'cpus', 'arrival', 'phases', 'loops']);
+  const known = new Set(['pid', 'comm', 'nice', 'cpus', 'policy', 'rtPriority', 'arrival', 'phases', 'loops']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw new WorkloadError(`${where}.${k}: unknown key`);
   const int = (k: string, min: number, max = Number.MAX_SAFE_INTEGER, optional = false): number | undefined => {
     if (o[k] === undefined && optional) return undefined;
@@ -57,7 +60,12 @@ function task(raw: unknown, where: string): SimTask {
   });
   const cpus = o.cpus === undefined ? undefined : Array.isArray(o.cpus) && o.cpus.every((c) => Number.isInteger(c) && c >= 0) ? (o.cpus as number[]) : null;
   if (cpus === null) throw new WorkloadError(`${where}.cpus: expected an array of CPU numbers`);
-  return { pid: int('pid', 1)!, comm: o.comm, nice: int('nice', -20, 19, true), cpus, arrival: int('arrival', 0, undefined, true) ?? 0, phases, loops: int('loops', 1, undefined, true) };
+  if (o.policy !== undefined && !POLICIES.includes(o.policy as Policy)) throw new WorkloadError(`${where}.policy: expected one of ${POLICIES.join(', ')}, found ${JSON.stringify(o.policy)}`);
+  const policy = o.policy as Policy | undefined;
+  const realtime = policy === 'fifo' || policy === 'rr';
+  const rtPriority = int('rtPriority', 1, 99, !realtime);
+  if (!realtime && rtPriority !== undefined) throw new WorkloadError(`${where}.rtPriority: only fifo and rr tasks have one`);
+  return { pid: int('pid', 1)!, comm: o.comm, nice: int('nice', -20, 19, true), cpus, policy, rtPriority, arrival: int('arrival', 0, undefined, true) ?? 0, phases, loops: int('loops', 1, undefined, true) };
 }
 
 function generate(spec: string): SimTask[] {

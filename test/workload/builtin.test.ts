@@ -26,7 +26,13 @@ describe('the interim workload language', () => {
     const dir = mkdtempSync(join(tmpdir(), 'scx-wl-'));
     const file = join(dir, 't.json');
     writeFileSync(file, JSON.stringify([{ pid: 1, comm: 'a', phases: [{ run: 100 }, { sleep: 50 }], loops: 3 }]));
-    expect(loadWorkload(file)).toEqual([{ pid: 1, comm: 'a', nice: undefined, cpus: undefined, arrival: 0, phases: [{ run: 100 }, { sleep: 50 }], loops: 3 }]);
+    expect(loadWorkload(file)).toEqual([{ pid: 1, comm: 'a', nice: undefined, cpus: undefined, policy: undefined, rtPriority: undefined, arrival: 0, phases: [{ run: 100 }, { sleep: 50 }], loops: 3 }]);
+    writeFileSync(file, JSON.stringify([{ pid: 2, comm: 'irq', policy: 'fifo', rtPriority: 50, phases: [{ run: 100 }] }]));
+    expect(loadWorkload(file)[0]).toMatchObject({ policy: 'fifo', rtPriority: 50 });
+    writeFileSync(file, JSON.stringify([{ pid: 2, comm: 'irq', policy: 'fifo', phases: [{ run: 100 }] }]));
+    expect(() => loadWorkload(file)).toThrow(`${file}: [0].rtPriority: expected an integer in 1..99, found undefined`);
+    writeFileSync(file, JSON.stringify([{ pid: 2, comm: 'x', policy: 'deadline', phases: [{ run: 100 }] }]));
+    expect(() => loadWorkload(file)).toThrow(`${file}: [0].policy: expected one of normal, batch, idle, ext, fifo, rr, found "deadline"`);
     writeFileSync(file, JSON.stringify([{ pid: 1, comm: 'a', phases: [{ run: -5 }] }]));
     expect(() => loadWorkload(file)).toThrow(`${file}: [0].phases[0]: expected {"run": ns} or {"sleep": ns} with a non-negative integer`);
     writeFileSync(file, JSON.stringify([{ pid: 1, comm: 'a', phases: [{ run: 5 }], colour: 'red' }]));
