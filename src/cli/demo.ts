@@ -8,6 +8,7 @@ import { ENGINES, prepare } from '../bpf/engine.ts';
 import { AddressSpace } from '../bpf/memory.ts';
 import { checkStructure } from '../bpf/verifier/structure.ts';
 import { readInput } from '../bpf/program-file.ts';
+import { LatencyStats } from '../sched/latency.ts';
 import { simulate, type SchedulerSpec } from '../sched/simulate.ts';
 import { loadWorkload } from '../workload/builtin.ts';
 
@@ -50,12 +51,13 @@ export const demoCommand: CommandModule = {
     ];
     for (const scheduler of schedulers) {
       const r = simulate({ scheduler, tasks, topology: '4', durationNs: 1e9 });
-      const lats = r.tasks.flatMap((t) => t.wakeupLatency);
-      const mean = lats.reduce((a, b) => a + b, 0) / Math.max(1, lats.length);
+      const lats = new LatencyStats();
+      for (const t of r.tasks) lats.merge(t.wakeupLatency);
+      const mean = lats.mean;
       const busy = r.cpus.reduce((n, c) => n + c.busy, 0);
       out(
         `${r.scheduler.padEnd(24)} ${((100 * busy) / (r.durationNs * r.cpus.length)).toFixed(1).padStart(7)} ${String(r.cpus.reduce((n, c) => n + c.switches, 0)).padStart(9)} ` +
-          `${(mean / 1e6).toFixed(3).padStart(17)} ${(Math.max(0, ...lats) / 1e6).toFixed(3).padStart(16)} ${String(r.bpfInsns ?? '-').padStart(10)}` +
+          `${(mean / 1e6).toFixed(3).padStart(17)} ${(lats.max / 1e6).toFixed(3).padStart(16)} ${String(r.bpfInsns ?? '-').padStart(10)}` +
           `${r.exit ? `  aborted: ${r.exit.msg}` : ''}\n`,
       );
     }

@@ -55,10 +55,10 @@ export const runCommand: CommandModule<object, Args> = {
         out.push(`scheduler aborted at ${ms(r.exit.atNs)} ms: ${r.exit.reason}: ${r.exit.msg}`, 'its tasks ran in the fair class (EEVDF) from then on');
         if (r.exit.dump) out.push('', 'debug dump:', ...r.exit.dump.trimEnd().split('\n').map((l) => `  ${l}`));
       }
-      out.push('', `${'pid'.padStart(6)} ${'comm'.padEnd(16)} ${'run ms'.padStart(10)} ${'wait ms'.padStart(10)} ${'wakeups'.padStart(8)} ${'mean lat ms'.padStart(12)} ${'migr'.padStart(6)}`);
+      out.push('', `${'pid'.padStart(6)} ${'comm'.padEnd(16)} ${'run ms'.padStart(10)} ${'wait ms'.padStart(10)} ${'wakeups'.padStart(8)} ${'mean lat ms'.padStart(12)} ${'p99 lat ms'.padStart(11)} ${'migr'.padStart(6)}`);
       for (const t of r.tasks) {
-        const lat = t.wakeupLatency.length ? t.wakeupLatency.reduce((a, b) => a + b, 0) / t.wakeupLatency.length : 0;
-        out.push(`${String(t.pid).padStart(6)} ${t.comm.padEnd(16)} ${ms(t.runtime).padStart(10)} ${ms(t.wait).padStart(10)} ${String(t.wakeupLatency.length).padStart(8)} ${ms(lat).padStart(12)} ${String(t.migrations).padStart(6)}`);
+        const lat = t.wakeupLatency;
+        out.push(`${String(t.pid).padStart(6)} ${t.comm.padEnd(16)} ${ms(t.runtime).padStart(10)} ${ms(t.wait).padStart(10)} ${String(lat.count).padStart(8)} ${ms(lat.mean).padStart(12)} ${ms(lat.quantile(0.99)).padStart(11)} ${String(t.migrations).padStart(6)}`);
       }
       const busy = r.cpus.reduce((n, c) => n + c.busy, 0);
       out.push('', `CPU utilisation ${((100 * busy) / (r.durationNs * r.cpus.length)).toFixed(1)}%, ${r.cpus.reduce((n, c) => n + c.switches, 0)} context switches`);

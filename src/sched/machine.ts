@@ -31,6 +31,7 @@ import { bpfFormat, readCString } from '../bpf/printf.ts';
 import { fieldOf } from '../bpf/ctypes.ts';
 import { ScxError } from '../util/errors.ts';
 import { EventQueue } from './engine.ts';
+import { LatencyStats } from './latency.ts';
 import { FairRunqueue, baseSlice, type FairEntity } from './fair/eevdf.ts';
 import { scxExitInfo, scxInitTaskArgs, scxCpuReleaseArgs, scxDumpCtx } from './kernel-types.ts';
 import { CPUMASK_BYTES } from '../bpf/kfuncs/types.ts';
@@ -43,11 +44,9 @@ import { checkKfuncContext, type KernelFlavour } from './ext/context.ts';
 import {
   Dsq,
   SCX_DSQ_GLOBAL,
-  SCX_DSQ_LOCAL,
-  SCX_DSQ_LOCAL_CPU_MASK,
   SCX_DSQ_LOCAL_ON,
   SCX_ENQ_HEAD,
-  SCX_ENQ_PREEMPT,
+  enqPreempt,
   SCX_EXIT_ERROR,
   SchedulerAbort,
   describeDsq,
@@ -55,18 +54,30 @@ import {
 import { IdleTracker } from './ext/idle.ts';
 import type { KernelMemory, SchedExtOps } from './ext/ops.ts';
 
-export const SCX_SLICE_DFL = 20_000_000n;
-export const SCX_SLICE_INF = (1n << 64n) - 1n;
+/*
+ * Flags, DSQ ids and slices are numbers on the hot path, not BigInt: enq_flags stop at bit 41
+ * (exact in a double), DSQ ids travel as their u32 halves, and slices as ns with Infinity for
+ * SCX_SLICE_INF (Task.sliceNs).
+ */
+export const SCX_SLICE_DFL = 20_000_000;
 export const SCX_OPS_SWITCH_PARTIAL = 8n;
-const SCX_ENQ_WAKEUP = 1n;
-const SCX_ENQ_LAST = 1n << 41n;
-const SCX_ENQ_CPU_SELECTED = 0x400n;
-const SCX_DEQ_SLEEP = 1n;
-const SCX_WAKE_FORK = 4n;
-const SCX_WAKE_TTWU = 8n;
-const SCX_KICK_IDLE = 1n;
-const SCX_KICK_PREEMPT = 2n;
+const SCX_ENQ_WAKEUP = 1;
+const SCX_ENQ_LAST = 2 ** 41;
+const SCX_ENQ_CPU_SELECTED = 0x400;
+const SCX_ENQ_REENQ = 2 ** 40;
+/** Bits 56-63 are the kernel's own: BPF passing any is an error. */
+const SCX_ENQ_INTERNAL_HI = 0xff00_0000;
+const SCX_DEQ_SLEEP = 1;
+const SCX_WAKE_FORK = 4;
+const SCX_WAKE_TTWU = 8;
+const SCX_KICK_IDLE = 1;
+const SCX_KICK_PREEMPT = 2;
 const SCX_OPS_ENQ_LAST = 2n;
+/** High halves of the built-in DSQ ids: SCX_DSQ_FLAG_BUILTIN, and with SCX_DSQ_FLAG_LOCAL_ON. */
+const DSQ_BUILTIN_HI = 0x8000_0000;
+const DSQ_LOCAL_ON_HI = 0xc000_0000;
+const DSQ_GLOBAL_LO = 1;
+const DSQ_LOCAL_LO = 2;
 const SCX_EXIT_ERROR_BPF = 1025;
 const SCX_EXIT_UNREG_BPF = 65;
 const SCX_EXIT_ERROR_STALL = 1026;
@@ -75,9 +86,8 @@ const SCX_CPU_PREEMPT_RT = 0;
 const SCX_CPU_PREEMPT_UNKNOWN = 3;
 const SCX_EXIT_MSG_LEN = 1024;
 const RR_TIMESLICE_NS = 100_000_000;
-const SCX_ENQ_REENQ = 1n << 40n;
-const SCX_DSQ_ITER_REV = 1n << 16n;
-const SCX_PICK_IDLE_CORE = 1n;
+const SCX_DSQ_ITER_REV = 1 << 16;
+const SCX_PICK_IDLE_CORE = 1;
 const SCX_CPUPERF_ONE = 1024;
 const EINVAL = 22;
 const ENOENT = 2;
@@ -130,8 +140,10 @@ class Thread {
   /** The DSQ holding the task (maintained by Dsq). */
   dsq: Dsq<Thread> | undefined = undefined;
   /** A direct insert requested from select_cpu/enqueue, executed when the callback returns. */
-  ddspDsq = 0n;
-  ddspFlags = 0n;
+  ddspHi = 0;
+  ddspLo = 0;
+  ddspFlags = 0;
+  ddspVtime = false;
   hasDdsp = false;
   readonly entity: FairEntity;
   readonly rtPrio: number;
@@ -159,7 +171,19 @@ class Thread {
   get dsqVtime(): bigint {
     return this.task.dsqVtime;
   }
+
+  get dsqVtimeHi(): number {
+    return this.task.dsqVtimeHi;
+  }
+
+  get dsqVtimeLo(): number {
+    return this.task.dsqVtimeLo;
+  }
 }
+
+/** A DSQ id as a Map key: the exact number below 2^53, a string above. */
+const dsqKey = (hi: number, lo: number): number | string => (hi < 0x20_0000 ? hi * 0x1_0000_0000 + lo : `${hi}:${lo}`);
+const dsqId = (hi: number, lo: number): bigint => (BigInt(hi) << 32n) | BigInt(lo);
 
 interface Cpu {
   id: number;
@@ -193,6 +217,8 @@ export interface MachineOptions {
   checkInvariants?: boolean;
   /** Receives the record of each task when it exits; such records are not kept in the result. */
   onTaskExit?: (record: TaskRecord) => void;
+  /** Called every `everyNs` of simulated time (progress bars, memory probes). */
+  progress?: { everyNs: number; report: (nowNs: number) => void };
 }
 
 /** What the glue gives the machine about a BPF object besides its ops. */
@@ -227,7 +253,7 @@ export class Machine {
   private readonly fairSlice: number;
   readonly flavour: KernelFlavour;
   private readonly global = new Dsq<Thread>(SCX_DSQ_GLOBAL, true);
-  private readonly user = new Map<bigint, Dsq<Thread>>();
+  private readonly user = new Map<number | string, Dsq<Thread>>();
   private cpus: Cpu[] = [];
   private idle: IdleTracker;
   /** Live tasks by slot (slots of exited tasks are reused). */
@@ -244,8 +270,10 @@ export class Machine {
   private ctxCpu = 0;
   private ctxTask: Thread | undefined = undefined;
   private dispatchBuf: Thread[] = [];
-  private dispatchDsq: bigint[] = [];
-  private dispatchFlags: bigint[] = [];
+  private dispatchHi: number[] = [];
+  private dispatchLo: number[] = [];
+  private dispatchFlags: number[] = [];
+  private dispatchVtime: boolean[] = [];
   private dispatchLen = 0;
   private exitInfo: ExitInfo | undefined;
   private readonly callbacks: Record<string, number> = {};
@@ -261,7 +289,7 @@ export class Machine {
   private argsAddr = { initTask: 0, exitTask: 0, cpuRelease: 0, cpuAcquire: 0, exitInfo: 0, reason: 0, msg: 0, dumpCtx: 0 };
   private readonly checkInvariants: boolean;
   /** Live DSQ iterators, by the address of their bpf_iter_scx_dsq. */
-  private readonly iters = new Map<number, { dsq: Dsq<Thread>; tasks: Thread[]; pos: number; slice: bigint | undefined; vtime: bigint | undefined }>();
+  private readonly iters = new Map<number, { dsq: Dsq<Thread>; tasks: Thread[]; pos: number; slice: [number, number] | undefined; vtime: [number, number] | undefined }>();
   /** Kernel cpumasks handed to BPF. */
   private masks = { idle: 0, idleSmt: 0, possible: 0 };
   /** The cpumask a pick kfunc was given, and one closure testing it. */
@@ -273,6 +301,7 @@ export class Machine {
   private selecting: Thread | undefined;
   private readonly selectingAllows = (cpu: number) => this.selecting!.allows(cpu);
   private readonly onTaskExit: ((r: TaskRecord) => void) | undefined;
+  private readonly progress: MachineOptions['progress'];
 
   constructor(
     readonly topo: Topology,
@@ -285,6 +314,7 @@ export class Machine {
     this.rng = new Rng(o.seed ?? 1);
     this.checkInvariants = o.checkInvariants ?? false;
     this.onTaskExit = o.onTaskExit;
+    this.progress = o.progress;
     this.fairSlice = baseSlice(topo.nrCpus);
     this.idle = new IdleTracker(topo);
     this.perf = new Int32Array(topo.nrCpus).fill(SCX_CPUPERF_ONE);
@@ -368,22 +398,22 @@ export class Machine {
     const insert = (vtime: boolean) => (c: HelperCall) => {
       this.allow(vtime ? 'scx_bpf_dsq_insert_vtime' : 'scx_bpf_dsq_insert');
       const t = this.taskArg(c, 1);
-      const slice = c.u64(3);
-      if (slice !== 0n) t.task.slice = slice;
-      else if (t.task.slice === 0n) t.task.slice = 1n;
-      if (vtime) t.task.dsqVtime = c.u64(4);
-      this.insert(t, c.u64(2), vtime ? c.u64(5) : c.u64(4), vtime);
+      // slice 0 keeps the current slice, and a current slice of 0 becomes 1 ns.
+      if (c.hi(3) !== 0 || c.lo(3) !== 0) t.task.setSliceWords(c.hi(3), c.lo(3));
+      else if (t.task.sliceNs === 0) t.task.sliceNs = 1;
+      if (vtime) t.task.setDsqVtimeWords(c.hi(4), c.lo(4));
+      this.insert(t, c.hi(2), c.lo(2), this.enqFlagsArg(c, vtime ? 5 : 4), vtime);
       return 0;
     };
     const moveToLocal = (c: HelperCall) => {
       this.allow('scx_bpf_dsq_move_to_local');
       this.flushDispatch();
-      const dsq = this.user.get(c.u64(1));
+      const dsq = this.user.get(dsqKey(c.hi(1), c.lo(1)));
       if (!dsq) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `scx_bpf_dsq_move_to_local: ${describeDsq(c.u64(1))} does not exist`);
       const cpu = this.ctxCpu;
       const t = dsq.takeFirstFor(cpu);
       if (!t) return 0;
-      this.placeLocal(t, cpu, 0n);
+      this.placeLocal(t, cpu, 0);
       return 1;
     };
     return {
@@ -395,36 +425,38 @@ export class Machine {
       scx_bpf_consume: moveToLocal,
       scx_bpf_create_dsq: (c) => {
         this.allow('scx_bpf_create_dsq');
-        const id = c.u64(1);
-        if (id & (1n << 63n)) return -22;
-        if (this.user.has(id)) return -17;
-        this.user.set(id, new Dsq<Thread>(id, false));
+        const key = dsqKey(c.hi(1), c.lo(1));
+        if (c.hi(1) & DSQ_BUILTIN_HI) return -22;
+        if (this.user.has(key)) return -17;
+        this.user.set(key, new Dsq<Thread>(c.u64(1), false));
         return 0;
       },
       scx_bpf_destroy_dsq: (c) => {
-        const d = this.user.get(c.u64(1));
+        const key = dsqKey(c.hi(1), c.lo(1));
+        const d = this.user.get(key);
         if (d && d.length) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `cannot destroy ${describeDsq(d.id)}: it holds ${d.length} tasks`);
-        this.user.delete(c.u64(1));
+        this.user.delete(key);
         return 0;
       },
       scx_bpf_dsq_nr_queued: (c) => {
-        const id = c.u64(1);
-        if (id === SCX_DSQ_LOCAL) return this.cpus[this.ctxCpu].local.length;
-        if (id === SCX_DSQ_GLOBAL) return this.global.length;
-        if ((id & SCX_DSQ_LOCAL_ON) === SCX_DSQ_LOCAL_ON) return this.cpus[Number(id & SCX_DSQ_LOCAL_CPU_MASK)]?.local.length ?? -2;
-        return this.user.get(id)?.length ?? -2;
+        const hi = c.hi(1);
+        const lo = c.lo(1);
+        if (hi === DSQ_BUILTIN_HI && lo === DSQ_LOCAL_LO) return this.cpus[this.ctxCpu].local.length;
+        if (hi === DSQ_BUILTIN_HI && lo === DSQ_GLOBAL_LO) return this.global.length;
+        if ((hi & DSQ_LOCAL_ON_HI) >>> 0 === DSQ_LOCAL_ON_HI) return this.cpus[lo]?.local.length ?? -2;
+        return this.user.get(dsqKey(hi, lo))?.length ?? -2;
       },
       scx_bpf_select_cpu_dfl: (c) => {
         this.allow('scx_bpf_select_cpu_dfl');
         const t = this.taskArg(c, 1);
         this.selecting = t;
-        const r = this.idle.selectCpuDfl(this.selectingAllows, c.i32(2), c.u64(3));
+        const r = this.idle.selectCpuDfl(this.selectingAllows, c.i32(2), c.num(3));
         c.mem.view.setUint8(c.ptr(4), r.isIdle ? 1 : 0);
         return r.cpu;
       },
       scx_bpf_test_and_clear_cpu_idle: (c) => (this.idle.testAndClear(c.i32(1)) ? 1 : 0),
       scx_bpf_kick_cpu: (c) => {
-        this.kick(c.i32(1), c.u64(2));
+        this.kick(c.i32(1), c.lo(2));
         return 0;
       },
       scx_bpf_error_bstr: (c) => {
@@ -456,32 +488,32 @@ export class Machine {
       const t = this.taskArg(c, 2);
       // Only a task still on the iterated DSQ, queued before the iteration began, can move.
       if (!it || t.dsq !== it.dsq || !it.tasks.includes(t)) return 0;
-      if (it.slice !== undefined) t.task.slice = it.slice;
-      if (it.vtime !== undefined) t.task.dsqVtime = it.vtime;
+      if (it.slice !== undefined) t.task.setSliceWords(...it.slice);
+      if (it.vtime !== undefined) t.task.setDsqVtimeWords(...it.vtime);
       it.slice = undefined;
       it.vtime = undefined;
       it.dsq.remove(t);
-      this.execute(t, c.u64(3), vtime ? c.u64(4) | VTIME_FLAG : c.u64(4), this.ctxCpu);
+      this.execute(t, c.hi(3), c.lo(3), this.enqFlagsArg(c, 4), vtime, this.ctxCpu);
       return 1;
     };
     const setSlice = (name: string) => (c: HelperCall) => {
       this.allow(name);
       const it = this.iters.get(c.ptr(1));
-      if (it) it.slice = c.u64(2);
+      if (it) it.slice = [c.hi(2), c.lo(2)];
       return 0;
     };
     const setVtime = (name: string) => (c: HelperCall) => {
       this.allow(name);
       const it = this.iters.get(c.ptr(1));
-      if (it) it.vtime = c.u64(2);
+      if (it) it.vtime = [c.hi(2), c.lo(2)];
       return 0;
     };
     return {
       bpf_iter_scx_dsq_new: (c) => {
         const at = c.ptr(1);
-        const flags = c.u64(3);
-        const d = this.user.get(c.u64(2));
-        if (flags & ~SCX_DSQ_ITER_REV) {
+        const flags = c.num(3);
+        const d = this.user.get(dsqKey(c.hi(2), c.lo(2)));
+        if (flags !== 0 && flags !== SCX_DSQ_ITER_REV) {
           this.iters.delete(at);
           return -EINVAL;
         }
@@ -489,7 +521,7 @@ export class Machine {
           this.iters.delete(at);
           return -ENOENT;
         }
-        this.iters.set(at, { dsq: d, tasks: d.snapshot(d.seq, (flags & SCX_DSQ_ITER_REV) !== 0n), pos: 0, slice: undefined, vtime: undefined });
+        this.iters.set(at, { dsq: d, tasks: d.snapshot(d.seq, flags === SCX_DSQ_ITER_REV), pos: 0, slice: undefined, vtime: undefined });
         return 0;
       },
       bpf_iter_scx_dsq_next: (c) => {
@@ -544,8 +576,8 @@ export class Machine {
     };
     const all = this.idle.allCpus;
     return {
-      scx_bpf_pick_idle_cpu: (c) => this.idle.pickIdle(all, maskArg(c, 1), (c.u64(2) & SCX_PICK_IDLE_CORE) !== 0n),
-      scx_bpf_pick_any_cpu: (c) => this.idle.pickAny(all, maskArg(c, 1), (c.u64(2) & SCX_PICK_IDLE_CORE) !== 0n),
+      scx_bpf_pick_idle_cpu: (c) => this.idle.pickIdle(all, maskArg(c, 1), (c.lo(2) & SCX_PICK_IDLE_CORE) !== 0),
+      scx_bpf_pick_any_cpu: (c) => this.idle.pickAny(all, maskArg(c, 1), (c.lo(2) & SCX_PICK_IDLE_CORE) !== 0),
       scx_bpf_get_idle_cpumask: () => fill(this.masks.idle, (cpu) => this.idle.isIdle(cpu)),
       scx_bpf_get_idle_smtmask: () => fill(this.masks.idleSmt, (cpu) => this.idle.coreIdle(cpu)),
       scx_bpf_put_idle_cpumask: () => 0,
@@ -621,9 +653,14 @@ export class Machine {
     this.pullArrival();
     if (this.extOn) q.schedule(this.watchdogPeriod(), EV_WATCHDOG);
     let lastTime = 0;
+    let nextProgress = this.progress ? this.progress.everyNs : Infinity;
     while (q.next()) {
       // The run covers [0, duration): an event at the end instant is not part of it.
       if (q.now >= durationNs) break;
+      if (q.now >= nextProgress) {
+        this.progress!.report(q.now);
+        nextProgress += this.progress!.everyNs;
+      }
       this.events++;
       try {
         this.handle(q.kind, q.a);
@@ -753,9 +790,9 @@ export class Machine {
       throw new SimError(`task ${spec.pid}: a ${spec.policy} task needs rtPriority from 1 to 99, found ${spec.rtPriority}`);
     }
     const task = this.tasks.create({ pid: spec.pid, comm: spec.comm, nice: spec.nice, cpus: spec.cpus, policy });
-    task.slice = SCX_SLICE_DFL;
+    task.sliceNs = SCX_SLICE_DFL;
     const slot = this.freeSlots.length ? this.freeSlots.pop()! : this.threads.length;
-    const record: TaskRecord = { pid: spec.pid, comm: spec.comm, arrival: this.q.now, runtime: 0, wait: 0, wakeupLatency: [], switches: 0, migrations: 0, exited: false, exitedAt: -1 };
+    const record: TaskRecord = { pid: spec.pid, comm: spec.comm, arrival: this.q.now, runtime: 0, wait: 0, wakeupLatency: new LatencyStats(), switches: 0, migrations: 0, exited: false, exitedAt: -1 };
     const t = new Thread(slot, spec, task, record, this.fairSlice);
     t.recordIndex = this.recordIndex(spec);
     this.records[t.recordIndex] = record;
@@ -962,7 +999,7 @@ export class Machine {
   // ---- ext: wake-up and enqueue ----
 
   /** §1.3 steps 1-4. */
-  private wakeExt(t: Thread, wakeFlags: bigint): void {
+  private wakeExt(t: Thread, wakeFlags: number): void {
     const prev = t.cpu;
     let cpu = prev;
     t.hasDdsp = false;
@@ -978,17 +1015,19 @@ export class Machine {
         const r = this.idle.selectCpuDfl(this.selectingAllows, prev, wakeFlags);
         cpu = r.cpu;
         if (r.isIdle) {
-          t.task.slice = SCX_SLICE_DFL;
+          t.task.sliceNs = SCX_SLICE_DFL;
           t.hasDdsp = true;
-          t.ddspDsq = SCX_DSQ_LOCAL;
-          t.ddspFlags = 0n;
+          t.ddspHi = DSQ_BUILTIN_HI;
+          t.ddspLo = DSQ_LOCAL_LO;
+          t.ddspFlags = 0;
+          t.ddspVtime = false;
         }
       }
     } else if (!t.allows(cpu)) cpu = this.firstAllowed(t);
     this.moveTo(t, cpu);
     // §6.9: a fork's enqueue has neither WAKEUP nor CPU_SELECTED.
     const fork = wakeFlags === SCX_WAKE_FORK;
-    const enqFlags = fork ? 0n : SCX_ENQ_WAKEUP | (selected && this.flavour === 'newer' ? SCX_ENQ_CPU_SELECTED : 0n);
+    const enqFlags = fork ? 0 : SCX_ENQ_WAKEUP | (selected && this.flavour === 'newer' ? SCX_ENQ_CPU_SELECTED : 0);
     if (this.hasCb.runnable) this.callback('runnable', cpu, t, t.task.addr, Number(enqFlags));
     this.enqueue(t, enqFlags);
     // Step 4: the chosen CPU reschedules if it is idle.
@@ -996,33 +1035,40 @@ export class Machine {
   }
 
   /** §6.2. */
-  private enqueue(t: Thread, flags: bigint): void {
+  private enqueue(t: Thread, flags: number): void {
     if (!t.hasDdsp) {
       if (!this.hasCb.enqueue) {
-        t.task.slice = SCX_SLICE_DFL;
-        this.global.insertFifo(t, 0n);
+        t.task.sliceNs = SCX_SLICE_DFL;
+        this.global.insertFifo(t, 0);
         return;
       }
-      // enq_flags reach bit 41 (SCX_ENQ_LAST): well inside a double's exact range.
-      this.callback('enqueue', t.cpu, t, t.task.addr, Number(flags & 0x1f_ffff_ffff_ffffn));
+      this.callback('enqueue', t.cpu, t, t.task.addr, flags);
     }
     if (t.hasDdsp) {
       t.hasDdsp = false;
-      this.execute(t, t.ddspDsq, t.ddspFlags | flags, t.cpu);
+      this.execute(t, t.ddspHi, t.ddspLo, orFlags(t.ddspFlags, flags), t.ddspVtime, t.cpu);
     }
   }
 
+  /** An enq_flags argument; the kernel's internal bits are an error. */
+  private enqFlagsArg(c: HelperCall, i: number): number {
+    const hi = c.hi(i);
+    if (hi & SCX_ENQ_INTERNAL_HI) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `invalid enq_flags 0x${c.u64(i).toString(16)}`);
+    return hi * 0x1_0000_0000 + c.lo(i);
+  }
+
   /** scx_bpf_dsq_insert[_vtime]: direct from select_cpu/enqueue, buffered from dispatch. */
-  private insert(t: Thread, dsq: bigint, flags: bigint, vtime: boolean): void {
+  private insert(t: Thread, hi: number, lo: number, flags: number, vtime: boolean): void {
     const cb = this.ctxCallback;
-    const f = vtime ? flags | VTIME_FLAG : flags;
     if (cb === 'select_cpu' || cb === 'enqueue') {
       if (this.ctxTask !== t || t.hasDdsp) {
         throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `${cb}: scx_bpf_dsq_insert is allowed once, for the task being enqueued`);
       }
       t.hasDdsp = true;
-      t.ddspDsq = dsq;
-      t.ddspFlags = f;
+      t.ddspHi = hi;
+      t.ddspLo = lo;
+      t.ddspFlags = flags;
+      t.ddspVtime = vtime;
       return;
     }
     if (this.dispatchLen >= this.ops!.dispatchMaxBatch) {
@@ -1030,8 +1076,10 @@ export class Machine {
     }
     const n = this.dispatchLen++;
     this.dispatchBuf[n] = t;
-    this.dispatchDsq[n] = dsq;
-    this.dispatchFlags[n] = f;
+    this.dispatchHi[n] = hi;
+    this.dispatchLo[n] = lo;
+    this.dispatchFlags[n] = flags;
+    this.dispatchVtime[n] = vtime;
   }
 
   private flushDispatch(): number {
@@ -1043,36 +1091,35 @@ export class Machine {
       this.dispatchBuf[i] = undefined as unknown as Thread;
       // Only tasks BPF still owns can be inserted: a running or already queued one is dropped.
       if (t.state !== 'queued' || t.dsq !== undefined || t.cls !== CLS_EXT) continue;
-      this.execute(t, this.dispatchDsq[i], this.dispatchFlags[i], this.ctxCpu);
+      this.execute(t, this.dispatchHi[i], this.dispatchLo[i], this.dispatchFlags[i], this.dispatchVtime[i], this.ctxCpu);
       done++;
     }
     return done;
   }
 
   /** Put `t` into the DSQ `dsq` as seen from CPU `cpu` (§2). */
-  private execute(t: Thread, dsq: bigint, flags: bigint, cpu: number): void {
-    const vtime = (flags & VTIME_FLAG) !== 0n;
-    const enqFlags = flags & ~VTIME_FLAG;
-    if (dsq === SCX_DSQ_LOCAL || (dsq & SCX_DSQ_LOCAL_ON) === SCX_DSQ_LOCAL_ON) {
-      const target = dsq === SCX_DSQ_LOCAL ? cpu : Number(dsq & SCX_DSQ_LOCAL_CPU_MASK);
-      if (target >= this.topo.nrCpus) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `invalid CPU ${target} in ${describeDsq(dsq)}`);
+  private execute(t: Thread, hi: number, lo: number, enqFlags: number, vtime: boolean, cpu: number): void {
+    const local = hi === DSQ_BUILTIN_HI && lo === DSQ_LOCAL_LO;
+    if (local || (hi & DSQ_LOCAL_ON_HI) >>> 0 === DSQ_LOCAL_ON_HI) {
+      const target = local ? cpu : lo;
+      if (target >= this.topo.nrCpus) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `invalid CPU ${target} in ${describeDsq(dsqId(hi, lo))}`);
       if (!t.allows(target)) {
-        this.global.insertFifo(t, 0n);
+        this.global.insertFifo(t, 0);
         throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `SCX_DSQ_LOCAL[_ON] target CPU ${target} not allowed for ${t.task.comm}[${t.pid}]`);
       }
       this.placeLocal(t, target, enqFlags);
-      if (vtime) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `cannot use vtime ordering on built-in ${describeDsq(dsq)}`);
+      if (vtime) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `cannot use vtime ordering on built-in ${describeDsq(dsqId(hi, lo))}`);
       return;
     }
-    if (dsq === SCX_DSQ_GLOBAL) {
-      this.global.insertFifo(t, vtime ? 0n : enqFlags);
+    if (hi === DSQ_BUILTIN_HI && lo === DSQ_GLOBAL_LO) {
+      this.global.insertFifo(t, vtime ? 0 : enqFlags);
       if (vtime) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', 'cannot use vtime ordering on built-in SCX_DSQ_GLOBAL');
       return;
     }
-    const d = this.user.get(dsq);
+    const d = this.user.get(dsqKey(hi, lo));
     if (!d) {
-      this.global.insertFifo(t, 0n);
-      throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `non-existent DSQ 0x${dsq.toString(16)}`);
+      this.global.insertFifo(t, 0);
+      throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `non-existent DSQ 0x${dsqId(hi, lo).toString(16)}`);
     }
     // Like the kernel, no CPU is woken for a shared DSQ: the wake-up's target CPU reschedules
     // (§1.3 step 4), and the scheduler kicks any other CPU it wants to look.
@@ -1080,21 +1127,21 @@ export class Machine {
     else d.insertFifo(t, enqFlags);
   }
 
-  private placeLocal(t: Thread, cpu: number, flags: bigint): void {
+  private placeLocal(t: Thread, cpu: number, flags: number): void {
     this.moveTo(t, cpu);
     const c = this.cpus[cpu];
     c.local.insertFifo(t, flags);
-    if (flags & SCX_ENQ_PREEMPT && c.curr && c.curr !== t) {
-      if (c.curr.cls === CLS_EXT) c.curr.task.slice = 0n;
+    if (enqPreempt(flags) && c.curr && c.curr !== t) {
+      if (c.curr.cls === CLS_EXT) c.curr.task.sliceNs = 0;
       this.resched(cpu);
     } else if (!c.curr) this.resched(cpu);
   }
 
-  private kick(cpu: number, flags: bigint): void {
+  private kick(cpu: number, flags: number): void {
     if (cpu < 0 || cpu >= this.topo.nrCpus) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `scx_bpf_kick_cpu: invalid CPU ${cpu}`);
     const c = this.cpus[cpu];
     if (flags & SCX_KICK_IDLE && c.curr) return;
-    if (flags & SCX_KICK_PREEMPT && c.curr && c.curr.cls === CLS_EXT) c.curr.task.slice = 0n;
+    if (flags & SCX_KICK_PREEMPT && c.curr && c.curr.cls === CLS_EXT) c.curr.task.sliceNs = 0;
     this.resched(cpu);
   }
 
@@ -1118,10 +1165,8 @@ export class Machine {
     t.remaining -= delta;
     t.task.addExecRuntime(delta);
     c.record.busy += delta;
-    if (t.cls === CLS_EXT) {
-      const s = t.task.slice;
-      if (s !== SCX_SLICE_INF) t.task.slice = s > BigInt(delta) ? s - BigInt(delta) : 0n;
-    } else if (t.cls === CLS_FAIR) c.rq.updateCurr(delta);
+    if (t.cls === CLS_EXT) t.task.chargeSlice(delta);
+    else if (t.cls === CLS_FAIR) c.rq.updateCurr(delta);
     else t.rrLeft -= delta;
   }
 
@@ -1136,7 +1181,7 @@ export class Machine {
     this.charge(c);
     if (t.cls === CLS_EXT) {
       if (this.hasCb.tick) this.callback('tick', cpu, t, t.task.addr);
-      if (c.curr === t && t.task.slice === 0n) this.resched(cpu);
+      if (c.curr === t && t.task.sliceNs === 0) this.resched(cpu);
     } else if (t.cls === CLS_FAIR) {
       this.pick(cpu);
       if (c.rq.queued.length > 0) this.pushFair(c);
@@ -1227,8 +1272,8 @@ export class Machine {
       c.curr = undefined;
       if (this.hasCb.stopping) this.callback('stopping', c.id, prev, prev.task.addr, 1);
       // A higher class took the CPU with slice left: back to the head of the local DSQ.
-      if (prev.task.slice > 0n) c.local.insertFifo(prev, SCX_ENQ_HEAD);
-      else this.enqueue(prev, next ? 0n : SCX_ENQ_LAST);
+      if (prev.task.sliceNs > 0) c.local.insertFifo(prev, SCX_ENQ_HEAD);
+      else this.enqueue(prev, next ? 0 : SCX_ENQ_LAST);
     }
   }
 
@@ -1253,7 +1298,7 @@ export class Machine {
     next.record.switches++;
     next.record.wait += now - next.runnableSince;
     if (next.wokeAt >= 0) {
-      next.record.wakeupLatency.push(now - next.wokeAt);
+      next.record.wakeupLatency.add(now - next.wokeAt);
       next.wokeAt = -1;
     }
     if (next.cls === CLS_EXT && this.hasCb.running) this.callback('running', c.id, next, next.task.addr);
@@ -1284,7 +1329,7 @@ export class Machine {
     }
     const dispatchPrev = prev ?? c.blockedPrev;
     c.blockedPrev = undefined;
-    if (prev && prev.task.slice > 0n) return this.armBurst(c);
+    if (prev && prev.task.sliceNs > 0) return this.armBurst(c);
     let next = this.takeLocalOrGlobal(c);
     if (!next && this.hasCb.dispatch) {
       for (let loops = SCX_DSP_MAX_LOOPS; loops > 0 && !next; loops--) {
@@ -1292,7 +1337,7 @@ export class Machine {
         const before = c.local.length;
         this.callback('dispatch', cpu, undefined, cpu, dispatchPrev ? dispatchPrev.task.addr : 0);
         const produced = this.flushDispatch() + (c.local.length - before);
-        if (prev && prev.task.slice > 0n) return this.armBurst(c);
+        if (prev && prev.task.sliceNs > 0) return this.armBurst(c);
         next = this.takeLocalOrGlobal(c);
         if (produced === 0) break;
       }
@@ -1300,7 +1345,7 @@ export class Machine {
     if (!next && prev) {
       if (!(this.ops!.flags & SCX_OPS_ENQ_LAST)) {
         // Nothing else to run: prev continues with a fresh slice, no callbacks.
-        prev.task.slice = SCX_SLICE_DFL;
+        prev.task.sliceNs = SCX_SLICE_DFL;
         return this.armBurst(c);
       }
       // SCX_OPS_ENQ_LAST: the scheduler decides, through enqueue(prev, SCX_ENQ_LAST).
@@ -1311,7 +1356,7 @@ export class Machine {
       this.startNext(c, undefined);
       return;
     }
-    if (next.task.slice === 0n) next.task.slice = SCX_SLICE_DFL;
+    if (next.task.sliceNs === 0) next.task.sliceNs = SCX_SLICE_DFL;
     // prev (if still here) is put back after next was picked (§1.3 step 7).
     if (prev && c.curr === prev && prev !== next) this.putPrev(c, prev, next);
     this.startNext(c, next);
@@ -1521,8 +1566,8 @@ export class Machine {
     view.setUint32(words.clockAddr + 4, Math.floor(now / 0x1_0000_0000), true);
   }
 
-  private callback(name: string, cpu: number, task: Thread | undefined, ...args: number[]): number {
-    this.count(name);
+  private callback(name: string, cpu: number, task: Thread | undefined, a0 = 0, a1 = 0, a2 = 0): number {
+    this.callbacks[name] = (this.callbacks[name] ?? 0) + 1;
     const savedCb = this.ctxCallback;
     const savedCpu = this.ctxCpu;
     const savedTask = this.ctxTask;
@@ -1531,7 +1576,7 @@ export class Machine {
     this.ctxTask = task;
     this.setWords(cpu);
     try {
-      const rc = this.ops!.call(name, ...args);
+      const rc = this.ops!.call(name, a0, a1, a2);
       this.bpfInsns += this.ops!.lastInsnCount(name);
       return rc;
     } finally {
@@ -1577,8 +1622,11 @@ export class Machine {
   }
 }
 
-/** Marks a buffered or direct insert as vtime-ordered (an internal bit, never from BPF). */
-const VTIME_FLAG = 1n << 63n;
+/** a | b for enq_flags held as numbers (bitwise operators would drop bits 32 and up). */
+function orFlags(a: number, b: number): number {
+  const hi = (Math.floor(a / 0x1_0000_0000) | Math.floor(b / 0x1_0000_0000)) >>> 0;
+  return hi * 0x1_0000_0000 + ((a | b) >>> 0);
+}
 const RELEASE_REASON = fieldOf(scxCpuReleaseArgs, 'reason').offset;
 const RELEASE_TASK = fieldOf(scxCpuReleaseArgs, 'task').offset;
 const DUMP_CTX = {

@@ -37,6 +37,8 @@ export interface SimulateOptions {
   checkInvariants?: boolean;
   /** Receives each exited task's record, which is then left out of `tasks` (long open runs). */
   onTaskExit?: (record: TaskRecord) => void;
+  /** Called every `everyNs` of simulated time. */
+  progress?: { everyNs: number; report: (nowNs: number) => void };
 }
 
 export interface SimulateResult {
@@ -58,7 +60,7 @@ export function simulate(o: SimulateOptions): SimulateResult {
   const topo = parseTopology(o.topology);
   if (!Number.isSafeInteger(o.durationNs) || o.durationNs <= 0) throw new ScxError(`duration ${o.durationNs} ns: expected a positive integer`);
   if (o.seed !== undefined && !(Number.isSafeInteger(o.seed) && o.seed >= 0)) throw new ScxError(`seed ${o.seed}: expected a non-negative integer`);
-  const machine = new Machine(topo, { hz: o.hz, seed: o.seed, checkInvariants: o.checkInvariants, onTaskExit: o.onTaskExit });
+  const machine = new Machine(topo, { hz: o.hz, seed: o.seed, checkInvariants: o.checkInvariants, onTaskExit: o.onTaskExit, progress: o.progress });
   let name: string;
   if (o.scheduler.kind === 'builtin:eevdf') {
     name = 'builtin:eevdf';

@@ -1,3 +1,5 @@
+import type { LatencyStats } from './latency.ts';
+
 /**
  * What a run is made of and what it reports, independent of the scheduler: the task
  * descriptions the machine executes, and the per-task and per-CPU records it returns.
@@ -44,8 +46,8 @@ export interface TaskRecord {
   runtime: number;
   /** Time runnable but not running. */
   wait: number;
-  /** Each wake-up's delay until the task ran. */
-  wakeupLatency: number[];
+  /** The delays from each wake-up until the task ran. */
+  wakeupLatency: LatencyStats;
   switches: number;
   migrations: number;
   exited: boolean;

@@ -84,6 +84,58 @@ export class Task {
     this.view.setBigUint64(this.addr + F.scxSlice, BigInt.asUintN(64, ns), true);
   }
 
+  /**
+   * The slice as a number of ns, Infinity for SCX_SLICE_INF: the machine's hot path reads and
+   * charges it without BigInt. Exact for slices below 2^53 ns (104 days); chargeSlice keeps
+   * larger ones exact too.
+   */
+  get sliceNs(): number {
+    const lo = this.view.getUint32(this.addr + F.scxSlice, true);
+    const hi = this.view.getUint32(this.addr + F.scxSlice + 4, true);
+    if (hi === 0xffff_ffff && lo === 0xffff_ffff) return Infinity;
+    return hi * 0x1_0000_0000 + lo;
+  }
+
+  set sliceNs(ns: number) {
+    if (ns === Infinity) {
+      this.setSliceWords(0xffff_ffff, 0xffff_ffff);
+      return;
+    }
+    this.setSliceWords(Math.floor(ns / 0x1_0000_0000), ns >>> 0);
+  }
+
+  /** Store the slice from a register's halves (what scx_bpf_dsq_insert passes). */
+  setSliceWords(hi: number, lo: number): void {
+    this.view.setUint32(this.addr + F.scxSlice, lo, true);
+    this.view.setUint32(this.addr + F.scxSlice + 4, hi, true);
+  }
+
+  /** Subtract run time from the slice, saturating at 0; SCX_SLICE_INF is never charged. */
+  chargeSlice(ns: number): void {
+    const hi = this.view.getUint32(this.addr + F.scxSlice + 4, true);
+    if (hi >= 0x20_0000) {
+      const s = this.slice;
+      if (s !== 0xffff_ffff_ffff_ffffn) this.slice = s > BigInt(ns) ? s - BigInt(ns) : 0n;
+      return;
+    }
+    const left = hi * 0x1_0000_0000 + this.view.getUint32(this.addr + F.scxSlice, true) - ns;
+    this.sliceNs = left > 0 ? left : 0;
+  }
+
+  /** p->scx.dsq_vtime's halves, for DSQ ordering without BigInt. */
+  get dsqVtimeHi(): number {
+    return this.view.getUint32(this.addr + F.scxDsqVtime + 4, true);
+  }
+
+  get dsqVtimeLo(): number {
+    return this.view.getUint32(this.addr + F.scxDsqVtime, true);
+  }
+
+  setDsqVtimeWords(hi: number, lo: number): void {
+    this.view.setUint32(this.addr + F.scxDsqVtime, lo, true);
+    this.view.setUint32(this.addr + F.scxDsqVtime + 4, hi, true);
+  }
+
   get dsqVtime(): bigint {
     return this.view.getBigUint64(this.addr + F.scxDsqVtime, true);
   }
@@ -122,7 +174,11 @@ export class Task {
 
   /** Charge run time to se.sum_exec_runtime. */
   addExecRuntime(ns: number): void {
-    this.view.setBigUint64(this.addr + F.sumExecRuntime, this.sumExecRuntime + BigInt(ns), true);
+    const at = this.addr + F.sumExecRuntime;
+    const sum = this.view.getUint32(at, true) + ns;
+    this.view.setUint32(at, sum >>> 0, true);
+    const carry = Math.floor(sum / 0x1_0000_0000);
+    if (carry) this.view.setUint32(at + 4, (this.view.getUint32(at + 4, true) + carry) >>> 0, true);
   }
 
   /** Whether `cpu` is in the task's allowed mask (what p->cpus_ptr points at). */

@@ -35,13 +35,22 @@ export const SCX_DSQ_LOCAL = SCX_DSQ_FLAG_BUILTIN | 2n;
 export const SCX_DSQ_LOCAL_ON = SCX_DSQ_FLAG_BUILTIN | SCX_DSQ_FLAG_LOCAL_ON;
 export const SCX_DSQ_LOCAL_CPU_MASK = 0xffff_ffffn;
 
-export const SCX_ENQ_HEAD = 0x10n;
-export const SCX_ENQ_PREEMPT = 1n << 32n;
+/** enq_flags travel as numbers (exact: the public flags stop at bit 41). */
+export const SCX_ENQ_HEAD = 0x10;
+export const SCX_ENQ_PREEMPT = 2 ** 32;
+
+/** SCX_ENQ_PREEMPT is set in `flags` (bit 32: above what JS bitwise operators see). */
+export const enqPreempt = (flags: number): boolean => (Math.floor(flags / 2 ** 32) & 1) === 1;
+/** HEAD or PREEMPT: the task goes first. */
+export const enqHead = (flags: number): boolean => (flags & SCX_ENQ_HEAD) !== 0 || enqPreempt(flags);
 
 /** What a DSQ needs of a task: identity, its vtime key, and where it may run. */
 export interface Queued {
   readonly pid: number;
   readonly dsqVtime: bigint;
+  /** The same key as u32 halves, when the task can give it without BigInt. */
+  readonly dsqVtimeHi?: number;
+  readonly dsqVtimeLo?: number;
   allows?(cpu: number): boolean;
   /** The DSQ holding the task, kept by Dsq (so membership is O(1)). */
   dsq?: unknown;
@@ -100,14 +109,14 @@ export class Dsq<T extends Queued = Queued> {
   }
 
   /** FIFO insert; HEAD and PREEMPT put the task first. */
-  insertFifo(task: T, enqFlags: bigint): void {
+  insertFifo(task: T, enqFlags: number): void {
     if (this.order === 'vtime') {
       throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `cannot use FIFO insert on ${describeDsq(this.id)}, which holds vtime-ordered tasks`);
     }
     this.orderMode = 'fifo';
     const stamp = ++this.seq;
     if (this.blocks.length === 0) this.blocks.push({ t: [], seq: [], hi: [], lo: [] });
-    if (enqFlags & (SCX_ENQ_HEAD | SCX_ENQ_PREEMPT)) this.insertAt(0, 0, task, stamp, 0, 0);
+    if (enqHead(enqFlags)) this.insertAt(0, 0, task, stamp, 0, 0);
     else {
       const b = this.blocks.length - 1;
       this.insertAt(b, this.blocks[b].t.length, task, stamp, 0, 0);
@@ -118,16 +127,23 @@ export class Dsq<T extends Queued = Queued> {
   insertVtime(task: T): void {
     if (this.builtin) {
       // The kernel aborts the scheduler, inserting the task FIFO so it is not lost.
-      this.insertFifo(task, 0n);
+      this.insertFifo(task, 0);
       throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `cannot use vtime ordering on built-in ${describeDsq(this.id)}`);
     }
     if (this.order === 'fifo') {
       throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `cannot use vtime insert on ${describeDsq(this.id)}, which holds FIFO tasks`);
     }
     this.orderMode = 'vtime';
-    const v = BigInt.asUintN(64, task.dsqVtime);
-    const hi = Number(v >> 32n);
-    const lo = Number(v & 0xffff_ffffn);
+    let hi: number;
+    let lo: number;
+    if (task.dsqVtimeHi !== undefined) {
+      hi = task.dsqVtimeHi;
+      lo = task.dsqVtimeLo!;
+    } else {
+      const v = BigInt.asUintN(64, task.dsqVtime);
+      hi = Number(v >> 32n);
+      lo = Number(v & 0xffff_ffffn);
+    }
     const blocks = this.blocks;
     if (blocks.length === 0) blocks.push({ t: [], seq: [], hi: [], lo: [] });
     // The first block whose last key is after v takes it; past every block, the last one does.

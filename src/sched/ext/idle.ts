@@ -8,8 +8,7 @@
  */
 import type { Topology } from '../topology.ts';
 
-export const SCX_WAKE_SYNC = 16n;
-export const SCX_PICK_IDLE_CORE = 1n;
+export const SCX_WAKE_SYNC = 16;
 const EBUSY = 16;
 
 export class IdleTracker {
@@ -109,7 +108,7 @@ export class IdleTracker {
   selectCpuDfl(
     allowed: (cpu: number) => boolean,
     prevCpu: number,
-    wakeFlags: bigint,
+    wakeFlags: number,
     waker?: { cpu: number; localDsqEmpty: boolean; exiting: boolean },
   ): { cpu: number; isIdle: boolean } {
     const topo = this.topo;

@@ -19,8 +19,8 @@ export interface SchedExtOps {
   /** Bytes of debug dump kept on an error exit. */
   readonly exitDumpLen: number;
   has(cb: string): boolean;
-  /** Call a callback; r0's low 32 bits as a signed int. */
-  call(cb: string, ...args: number[]): number;
+  /** Call a callback with its arguments (unused trailing ones are ignored); r0's low 32 bits as a signed int. */
+  call(cb: string, a0?: number, a1?: number, a2?: number): number;
   /** BPF instructions the last call of `cb` executed (0 for TypeScript). */
   lastInsnCount(cb: string): number;
 }
@@ -92,11 +92,23 @@ export class TsSchedExtOps implements SchedExtOps {
     return this.def.callbacks[cb] !== undefined;
   }
 
-  call(cb: string, ...args: number[]): number {
+  call(cb: string, a0 = 0, a1 = 0, a2 = 0): number {
     const fn = this.def.callbacks[cb];
     if (!fn) throw new ScxError(`callback '${cb}' is not implemented`);
-    return (fn(...args) ?? 0) | 0;
+    // Exactly the kernel's arguments, so a callback sees its own arity.
+    switch (this.arity.get(cb)) {
+      case 0:
+        return (fn() ?? 0) | 0;
+      case 1:
+        return (fn(a0) ?? 0) | 0;
+      case 2:
+        return (fn(a0, a1) ?? 0) | 0;
+      default:
+        return (fn(a0, a1, a2) ?? 0) | 0;
+    }
   }
+
+  private readonly arity = new Map(CALLBACKS.map((c) => [c.name, c.args]));
 
   lastInsnCount(): number {
     return 0;

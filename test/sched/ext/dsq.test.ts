@@ -8,8 +8,8 @@ const pids = (d: Dsq) => d.toArray().map((x) => x.pid);
 describe('dispatch queues (semantics doc §2.3)', () => {
   it('appends FIFO inserts and puts HEAD and PREEMPT inserts first', () => {
     const d = new Dsq(0n, false);
-    d.insertFifo(t(1), 0n);
-    d.insertFifo(t(2), 0n);
+    d.insertFifo(t(1), 0);
+    d.insertFifo(t(2), 0);
     d.insertFifo(t(3), SCX_ENQ_HEAD);
     d.insertFifo(t(4), SCX_ENQ_PREEMPT);
     expect(pids(d)).toEqual([4, 3, 1, 2]);
@@ -29,11 +29,11 @@ describe('dispatch queues (semantics doc §2.3)', () => {
 
   it('aborts the scheduler when FIFO and vtime are mixed, or vtime is used on a built-in DSQ', () => {
     const d = new Dsq(1n, false);
-    d.insertFifo(t(1), 0n);
+    d.insertFifo(t(1), 0);
     expect(() => d.insertVtime(t(2, 1n))).toThrow(new SchedulerAbort(1024, 'runtime error', 'cannot use vtime insert on DSQ 0x1, which holds FIFO tasks'));
     d.remove(d.peek()!);
     d.insertVtime(t(3, 1n)); // empty again: may switch order
-    expect(() => d.insertFifo(t(4), 0n)).toThrow('which holds vtime-ordered tasks');
+    expect(() => d.insertFifo(t(4), 0)).toThrow('which holds vtime-ordered tasks');
     const g = new Dsq(SCX_DSQ_GLOBAL, true);
     expect(() => g.insertVtime(t(5, 9n))).toThrow('cannot use vtime ordering on built-in SCX_DSQ_GLOBAL');
     expect(pids(g)).toEqual([5]); // inserted FIFO so the task is not lost
@@ -41,15 +41,15 @@ describe('dispatch queues (semantics doc §2.3)', () => {
 
   it('consumes the first eligible task and skips the others', () => {
     const d = new Dsq(0n, false);
-    [1, 2, 3].forEach((p) => d.insertFifo(t(p), 0n));
+    [1, 2, 3].forEach((p) => d.insertFifo(t(p), 0));
     expect(d.takeFirst((x) => x.pid !== 1)?.pid).toBe(2);
     expect(pids(d)).toEqual([1, 3]);
   });
 
   it('shows iterators only the tasks inserted before they started', () => {
     const d = new Dsq(0n, false);
-    d.insertFifo(t(1), 0n);
-    d.insertFifo(t(2), 0n);
+    d.insertFifo(t(1), 0);
+    d.insertFifo(t(2), 0);
     const started = d.seq;
     d.insertFifo(t(3), SCX_ENQ_HEAD);
     expect(d.snapshot(started).map((x) => x.pid)).toEqual([1, 2]);

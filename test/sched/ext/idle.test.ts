@@ -8,10 +8,10 @@ describe('default CPU selection (semantics doc §6.5, newest order)', () => {
   it('prefers a fully idle core on SMT machines, starting with prev\'s own', () => {
     // 1 LLC, 4 cores x 2 threads: siblings c and c + 4.
     const idle = new IdleTracker(parseTopology('1n:1l:4c:2t'));
-    expect(idle.selectCpuDfl(any, 1, 0n)).toEqual({ cpu: 1, isIdle: true });
+    expect(idle.selectCpuDfl(any, 1, 0)).toEqual({ cpu: 1, isIdle: true });
     // Core 1 now has a busy thread: prev 5 (its sibling) is idle but its core is not, so a
     // fully idle core wins over prev.
-    const r = idle.selectCpuDfl(any, 5, 0n);
+    const r = idle.selectCpuDfl(any, 5, 0);
     expect(r.isIdle).toBe(true);
     expect([0, 2, 3, 4, 6, 7]).toContain(r.cpu);
     expect(idle.coreIdle(r.cpu)).toBe(false); // claimed
@@ -21,12 +21,12 @@ describe('default CPU selection (semantics doc §6.5, newest order)', () => {
     const idle = new IdleTracker(parseTopology('1n:1l:2c:2t')); // cores {0,2}, {1,3}
     for (const c of [0, 1, 2, 3]) idle.setIdle(c, false);
     idle.setIdle(2, true); // only 2 idle: no fully idle core
-    expect(idle.selectCpuDfl(any, 2, 0n)).toEqual({ cpu: 2, isIdle: true }); // prev itself
+    expect(idle.selectCpuDfl(any, 2, 0)).toEqual({ cpu: 2, isIdle: true }); // prev itself
     idle.setIdle(2, true);
-    expect(idle.selectCpuDfl(any, 0, 0n)).toEqual({ cpu: 2, isIdle: true }); // prev's sibling
+    expect(idle.selectCpuDfl(any, 0, 0)).toEqual({ cpu: 2, isIdle: true }); // prev's sibling
     idle.setIdle(3, true);
-    expect(idle.selectCpuDfl(any, 0, 0n)).toEqual({ cpu: 3, isIdle: true }); // any idle
-    expect(idle.selectCpuDfl(any, 0, 0n)).toEqual({ cpu: 0, isIdle: false }); // none left
+    expect(idle.selectCpuDfl(any, 0, 0)).toEqual({ cpu: 3, isIdle: true }); // any idle
+    expect(idle.selectCpuDfl(any, 0, 0)).toEqual({ cpu: 0, isIdle: false }); // none left
   });
 
   it('searches prev\'s LLC, then its node, before the rest of the machine', () => {
@@ -37,16 +37,16 @@ describe('default CPU selection (semantics doc §6.5, newest order)', () => {
     idle.setIdle(6, true);
     idle.setIdle(1, true);
     // prev 0 is busy: its LLC-mate 1 comes first.
-    expect(idle.selectCpuDfl(any, 0, 0n).cpu).toBe(1);
+    expect(idle.selectCpuDfl(any, 0, 0).cpu).toBe(1);
     // Then its node (CPU 3) before the other node (CPU 6).
-    expect(idle.selectCpuDfl(any, 0, 0n).cpu).toBe(3);
-    expect(idle.selectCpuDfl(any, 0, 0n).cpu).toBe(6);
+    expect(idle.selectCpuDfl(any, 0, 0).cpu).toBe(3);
+    expect(idle.selectCpuDfl(any, 0, 0).cpu).toBe(6);
   });
 
   it('respects affinity and the synchronous wake-up rules', () => {
     const idle = new IdleTracker(parseTopology('4'));
     const only2 = (c: number) => c === 2;
-    expect(idle.selectCpuDfl(only2, 0, 0n)).toEqual({ cpu: 2, isIdle: true });
+    expect(idle.selectCpuDfl(only2, 0, 0)).toEqual({ cpu: 2, isIdle: true });
     // WAKE_SYNC: prev shares the waker's LLC and is idle: take prev.
     expect(idle.selectCpuDfl(any, 1, SCX_WAKE_SYNC, { cpu: 3, localDsqEmpty: true, exiting: false })).toEqual({ cpu: 1, isIdle: true });
     // prev busy: the waker's CPU, reported idle without being claimed, when its local DSQ is empty.

@@ -277,10 +277,10 @@ describe('preemption (§6.4)', () => {
       callbacks: { enqueue: (p, f) => void api.kfunc('scx_bpf_dsq_insert', p, LOCAL, 8n * BigInt(MS), BigInt(f) | (preempt ? ENQ_PREEMPT : 0n)) },
     });
     const withPreempt = simulate({ scheduler: ts(make(true)), tasks: [hog(1), sleeper], topology: '1', durationNs: 20 * MS, checkInvariants: true });
-    expect(withPreempt.tasks[1].wakeupLatency).toEqual([0]);
+    expect(withPreempt.tasks[1].wakeupLatency).toMatchObject({ count: 1, max: 0 });
     // Without it the waker waits for the hog's 8 ms slice to run out: the tick at 8 ms.
     const without = simulate({ scheduler: ts(make(false)), tasks: [hog(1), sleeper], topology: '1', durationNs: 20 * MS, checkInvariants: true });
-    expect(without.tasks[1].wakeupLatency).toEqual([3 * MS]);
+    expect(without.tasks[1].wakeupLatency).toMatchObject({ count: 1, max: 3 * MS });
   });
 
   it('scx_bpf_kick_cpu with SCX_KICK_PREEMPT takes the CPU from a task with an infinite slice', () => {
@@ -299,7 +299,7 @@ describe('preemption (§6.4)', () => {
       },
     });
     const r = simulate({ scheduler: ts(traced(log, make)), tasks: [hog(1), sleeper], topology: '1', durationNs: 20 * MS, checkInvariants: true });
-    expect(r.tasks[1].wakeupLatency).toEqual([0]);
+    expect(r.tasks[1].wakeupLatency).toMatchObject({ count: 1, max: 0 });
     expect(log.filter((l) => l.startsWith('5ms'))).toEqual(['5ms enqueue(p2, 1)', '5ms dispatch(0, p1)', '5ms stopping(p1, 1)', '5ms enqueue(p1, 0)', '5ms running(p2)']);
   });
 });
@@ -378,7 +378,7 @@ describe('partial switching and higher classes (§0, §1.1, §6.1, §6.8)', () =
     // The normal task never appears in a callback, and runs the moment it wakes.
     expect(log.some((l) => /p2/.test(l))).toBe(false);
     // It wakes at 1 ms (its arrival) and 5 ms; at 9 ms the run ends.
-    expect(r.tasks[1].wakeupLatency).toEqual([0, 0]);
+    expect(r.tasks[1].wakeupLatency).toMatchObject({ count: 2, max: 0 });
     expect(r.tasks.map((t) => t.runtime)).toEqual([7 * MS, 2 * MS]);
     // Each time: the ext task stops with its slice left (no enqueue: back to the head of the
     // local DSQ), cpu_release (reason SCX_CPU_PREEMPT_UNKNOWN, 3, for the fair class), and when
@@ -423,9 +423,9 @@ describe('partial switching and higher classes (§0, §1.1, §6.1, §6.8)', () =
     ]);
     // 5 ms of the 20 ms slice were used before the RT task came: 15 ms were left.
     expect(slices).toEqual([20, 15]);
-    expect(r.tasks.map((t) => [t.runtime, t.wakeupLatency])).toEqual([
-      [18 * MS, [0]],
-      [2 * MS, [0]],
+    expect(r.tasks.map((t) => [t.runtime, t.wakeupLatency.count, t.wakeupLatency.max])).toEqual([
+      [18 * MS, 1, 0],
+      [2 * MS, 1, 0],
     ]);
   });
 });
