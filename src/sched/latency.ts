@@ -12,6 +12,10 @@ const EXACT = 2 * SUB;
 /** Bucket index of a non-negative integer value. */
 function bucketOf(v: number): number {
   if (v < EXACT) return v;
+  if (v < 0x1_0000_0000) {
+    const k = 31 - Math.clz32(v);
+    return EXACT + (k - 6) * SUB + ((v >>> (k - 5)) - SUB);
+  }
   let k = v < 0x1_0000_0000 ? 31 - Math.clz32(v) : Math.floor(Math.log2(v));
   // Math.log2 can be off by one for huge values; settle k with 2^k <= v < 2^(k+1).
   while (2 ** k > v) k--;

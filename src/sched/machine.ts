@@ -195,6 +195,9 @@ interface Cpu {
   /** When curr's run time was last charged. */
   since: number;
   burstEvent: number;
+  /** What burstEvent was armed for. */
+  burstTask: Thread | undefined;
+  burstAt: number;
   tickEvent: number;
   reschedPending: boolean;
   /** cpu_release was sent and no ext pick has happened since (cpu_acquire is due). */
@@ -356,6 +359,8 @@ export class Machine {
       curr: undefined,
       since: 0,
       burstEvent: -1,
+      burstTask: undefined,
+      burstAt: -1,
       tickEvent: -1,
       reschedPending: false,
       released: false,
@@ -1371,8 +1376,14 @@ export class Machine {
   }
 
   private armBurst(c: Cpu): void {
+    const t = c.curr;
+    const at = t ? this.q.now + Math.max(0, t.remaining) : -1;
+    // The same task going on keeps its end time (charging moved now and remaining alike).
+    if (c.burstEvent >= 0 && c.burstTask === t && c.burstAt === at) return;
     if (c.burstEvent >= 0) this.q.cancel(c.burstEvent);
-    c.burstEvent = c.curr ? this.q.schedule(this.q.now + Math.max(0, c.curr.remaining), EV_BURST_END, c.id) : -1;
+    c.burstEvent = t ? this.q.schedule(at, EV_BURST_END, c.id) : -1;
+    c.burstTask = t;
+    c.burstAt = at;
   }
 
   // ---- watchdog, timers, exits ----

@@ -79,7 +79,7 @@ interface Block<T> {
 }
 
 /** Blocks split above this many entries, so an insertion moves at most this many. */
-const BLOCK_MAX = 128;
+const BLOCK_MAX = 64;
 
 export class Dsq<T extends Queued = Queued> {
   /**
