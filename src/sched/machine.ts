@@ -121,6 +121,11 @@ export interface ExitInfo {
 
 type ThreadState = 'new' | 'sleeping' | 'queued' | 'running' | 'exited';
 
+/** A fair-class entity that knows its task (runqueues hand back entities). */
+interface ThreadEntity extends FairEntity {
+  readonly thread: Thread;
+}
+
 /** A task of the run: its behaviour, its kernel task_struct, and its place in the machine. */
 class Thread {
   cls = CLS_FAIR;
@@ -155,7 +160,8 @@ class Thread {
     readonly record: TaskRecord,
     fairSlice: number,
   ) {
-    this.entity = { id: spec.pid, weight: niceToWeight(spec.nice ?? 0), vruntime: 0, deadline: 0, vlag: 0, slice: fairSlice };
+    const entity: ThreadEntity = { id: spec.pid, weight: niceToWeight(spec.nice ?? 0), vruntime: 0, deadline: 0, vlag: 0, slice: fairSlice, thread: this };
+    this.entity = entity;
     this.rtPrio = spec.rtPriority ?? 0;
   }
 
@@ -265,6 +271,8 @@ export class Machine {
   private byAddr = new Map<number, Thread>();
   private records: TaskRecord[] = [];
   private nrFair = 0;
+  /** CPUs running nothing: when 0, the searches for an idle CPU can be skipped. */
+  private nrIdleCpus = 0;
   private extOn = false;
   private switchPartial = false;
   private teardownDue = false;
@@ -351,6 +359,7 @@ export class Machine {
     }
     this.km = km;
     this.tasks = new TaskTable(km.mem, this.topo.nrCpus);
+    this.nrIdleCpus = this.topo.nrCpus;
     this.cpus = this.topo.cpus.map((c) => ({
       id: c.id,
       local: new Dsq<Thread>(SCX_DSQ_LOCAL_ON | BigInt(c.id), true),
@@ -801,7 +810,6 @@ export class Machine {
     const t = new Thread(slot, spec, task, record, this.fairSlice);
     t.recordIndex = this.recordIndex(spec);
     this.records[t.recordIndex] = record;
-    this.entityOwner.set(t.entity, t);
     this.threads[slot] = t;
     this.byAddr.set(task.addr, t);
     t.cpu = spec.pid % this.topo.nrCpus;
@@ -892,7 +900,6 @@ export class Machine {
     this.tasks.free(t.task);
     this.threads[t.slot] = undefined;
     this.freeSlots.push(t.slot);
-    this.entityOwner.delete(t.entity);
     if (this.onTaskExit) {
       this.onTaskExit(t.record);
       this.records[t.recordIndex] = undefined as unknown as TaskRecord;
@@ -944,11 +951,13 @@ export class Machine {
   /** prev's CPU if idle, else an idle CPU in its LLC, else any idle CPU, else the least loaded. */
   private selectFairCpu(t: Thread): number {
     const cpus = this.cpus;
-    if (t.cpu >= 0) {
-      if (t.allows(t.cpu) && this.cpuIdle(cpus[t.cpu])) return t.cpu;
-      for (const c of this.topo.llcCpus[this.topo.cpus[t.cpu].llc]) if (t.allows(c) && this.cpuIdle(cpus[c])) return c;
+    if (this.nrIdleCpus > 0) {
+      if (t.cpu >= 0) {
+        if (t.allows(t.cpu) && this.cpuIdle(cpus[t.cpu])) return t.cpu;
+        for (const c of this.topo.llcCpus[this.topo.cpus[t.cpu].llc]) if (t.allows(c) && this.cpuIdle(cpus[c])) return c;
+      }
+      for (let c = 0; c < cpus.length; c++) if (t.allows(c) && this.cpuIdle(cpus[c])) return c;
     }
-    for (let c = 0; c < cpus.length; c++) if (t.allows(c) && this.cpuIdle(cpus[c])) return c;
     let best = -1;
     for (let c = 0; c < cpus.length; c++) {
       if (t.allows(c) && (best < 0 || cpus[c].rq.nrRunning < cpus[best].rq.nrRunning)) best = c;
@@ -981,6 +990,7 @@ export class Machine {
 
   /** The nohz kick: a busy CPU with waiting fair tasks hands one to an idle CPU that may run it. */
   private pushFair(c: Cpu): void {
+    if (this.nrIdleCpus === 0) return;
     const queued = c.rq.queued;
     for (let i = 0; i < queued.length; i++) {
       const t = this.threadOf(queued[i]);
@@ -995,10 +1005,8 @@ export class Machine {
     }
   }
 
-  private readonly entityOwner = new Map<FairEntity, Thread>();
-
   private threadOf(e: FairEntity): Thread {
-    return this.entityOwner.get(e)!;
+    return (e as ThreadEntity).thread;
   }
 
   // ---- ext: wake-up and enqueue ----
@@ -1292,6 +1300,7 @@ export class Machine {
     }
     if (c.idleNow) {
       c.idleNow = false;
+      this.nrIdleCpus--;
       c.record.idle += now - c.idleSince;
     }
     if (next.cls === CLS_FAIR) c.rq.setCurr(next.entity);
@@ -1314,6 +1323,7 @@ export class Machine {
   private goIdle(c: Cpu): void {
     if (c.idleNow) return;
     c.idleNow = true;
+    this.nrIdleCpus++;
     c.idleSince = this.q.now;
   }
 
@@ -1522,6 +1532,7 @@ export class Machine {
       }
     }
     for (const t of moved) if (t.state === 'queued') this.cpus[t.cpu].rq.enqueue(t.entity, true);
+    this.requeueStranded();
     this.quietly(() => {
       for (const t of moved) this.disableTask(t);
     });
@@ -1531,6 +1542,25 @@ export class Machine {
     for (const c of this.cpus) {
       c.released = false;
       this.resched(c.id);
+    }
+  }
+
+  /**
+   * A callback that failed in the middle of a switch (stopping, enqueue or cpu_release between
+   * taking the next task off its queue and starting it) can leave an RT or fair task runnable
+   * on no queue: put it back on its CPU's.
+   */
+  private requeueStranded(): void {
+    const queued = new Set<Thread>();
+    for (const c of this.cpus) {
+      for (const t of c.rt) queued.add(t);
+      for (const e of c.rq.queued) queued.add(this.threadOf(e));
+    }
+    for (const t of this.threads) {
+      if (!t || t.state !== 'queued' || queued.has(t)) continue;
+      const c = this.cpus[t.cpu];
+      if (t.cls === CLS_RT) this.rtInsert(c, t, true);
+      else if (t.cls === CLS_FAIR && c.rq.curr !== t.entity) c.rq.enqueue(t.entity, false);
     }
   }
 

@@ -139,7 +139,22 @@ describe('sched_ext core invariants under random workloads and random TypeScript
         r.tasks.forEach((t, i) => expect(t.runtime + t.wait).toBeLessThanOrEqual(100 * MS - tasks[i].arrival));
         expect(run()).toEqual(r);
       }),
-      { numRuns: 150 },
+      {
+        numRuns: 300,
+        examples: [
+          // Found by this test: scx_bpf_error in enqueue(prev) while an RT task was taking the
+          // CPU stranded the RT task on no queue.
+          [
+            { target: 'global', selectCpu: false, slice: 100_000, partial: false, errorAt: 3 },
+            '1',
+            [
+              { nice: 0, arrival: 0, run: 50_000, sleep: 50_000, policy: 'fifo', rtPriority: 1, loops: undefined },
+              { nice: 0, arrival: 0, run: 100_000, sleep: 50_000, policy: 'normal', rtPriority: 1, loops: undefined },
+              { nice: 0, arrival: 200_001, run: 50_000, sleep: 50_000, policy: 'normal', rtPriority: 1, loops: undefined },
+            ],
+          ],
+        ],
+      },
     );
     // The generator really exercised aborts, many of them early in the run.
     expect(aborts).toBeGreaterThan(20);
