@@ -11,6 +11,7 @@ import { AddressSpace } from '../bpf/memory.ts';
 import { ScxError } from '../util/errors.ts';
 import { schedExtOpsOf } from './ext/bpf-ops.ts';
 import { scxKfuncs } from './ext/kfunc-protos.ts';
+import { fillScxEnums } from './ext/constants.ts';
 import { TsKernelApi, TsSchedExtOps, type TsSchedulerDef } from './ext/ops.ts';
 import { Machine, type ExitInfo } from './machine.ts';
 import { SimKernel } from './kernel.ts';
@@ -74,7 +75,9 @@ export function simulate(o: SimulateOptions): SimulateResult {
     name = `ts:${ops.name}`;
   } else {
     const kernel = new SimKernel({ scx: () => scxKfuncs(machine.kfuncs()) });
-    const loaded = load(openObject(o.scheduler.bytes, o.scheduler.file), kernel, machine.bpfMachine(), { engine: o.engine });
+    const obj = openObject(o.scheduler.bytes, o.scheduler.file);
+    fillScxEnums(obj);
+    const loaded = load(obj, kernel, machine.bpfMachine(), { engine: o.engine });
     machine.attach(loaded, schedExtOpsOf(loaded), {
       taskFreed: (addr) => {
         for (const m of loaded.maps.values()) m.dropOwner(addr);

@@ -429,3 +429,24 @@ describe('partial switching and higher classes (§0, §1.1, §6.1, §6.8)', () =
     ]);
   });
 });
+
+describe('sched_ext constants in .rodata (§8)', () => {
+  const fixture = (name: string) => ({ kind: 'bpf' as const, file: `${name}.bpf.o`, bytes: new Uint8Array(readFileSync(resolve(__dirname, `../../fixtures/sched/${name}.bpf.o`))) });
+
+  it('fills every __SCX_* variable with the kernel value before load, as SCX_ENUM_INIT does', () => {
+    // enums.bpf.o inserts into __SCX_DSQ_LOCAL with __SCX_SLICE_DFL / 2: zeros would abort (DSQ 0
+    // does not exist); the kernel's values give two hogs turns of 10 ms.
+    const r = simulate({ scheduler: fixture('enums'), tasks: [hog(1), hog(2)], topology: '1', durationNs: 100 * MS, checkInvariants: true });
+    expect(r.exit).toBeUndefined();
+    expect(r.tasks.map((t) => [t.runtime, t.switches])).toEqual([
+      [50 * MS, 5],
+      [50 * MS, 5],
+    ]);
+  });
+
+  it('refuses an object asking for a constant the kernel does not have', () => {
+    expect(() => simulate({ scheduler: fixture('unknown-enum'), tasks: [hog(1)], topology: '1', durationNs: MS })).toThrow(
+      'unknown-enum.bpf.o: .rodata variable __SCX_NOT_A_CONSTANT: the simulated kernel (6.12) has no sched_ext constant SCX_NOT_A_CONSTANT',
+    );
+  });
+});
