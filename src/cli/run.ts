@@ -4,6 +4,7 @@ import { readInput } from '../bpf/program-file.ts';
 import { simulate, type SchedulerSpec } from '../sched/simulate.ts';
 import { loadWorkload, parseDuration } from '../workload/builtin.ts';
 import { ExitStatus } from './exit.ts';
+import { writeFileAtomic } from '../util/fs.ts';
 
 interface Args {
   scheduler: string;
@@ -14,6 +15,7 @@ interface Args {
   engine: EngineName;
   seed: number;
   hz: number;
+  trace?: string;
   json: boolean;
 }
 
@@ -32,6 +34,7 @@ export const runCommand: CommandModule<object, Args> = {
       .option('engine', { choices: ENGINES, default: DEFAULT_ENGINE, describe: 'BPF execution engine' })
       .option('seed', { type: 'number', default: 1, describe: 'seed of the run (bpf_get_prandom_u32)' })
       .option('hz', { type: 'number', default: 1000, describe: 'tick frequency' })
+      .option('trace', { type: 'string', describe: 'write the event log (wake-ups, switches, migrations, exits) as JSON to this file' })
       .option('json', { type: 'boolean', default: false })
       .example('$0 run --scheduler schedulers/vtime.bpf.o --workload gen:periodic,n=16,run=3ms,sleep=2ms --cpus 4 --duration 2s', '')
       .example('$0 run --scheduler builtin:eevdf --workload gen:hogs,n=4 --topology laptop', ''),
@@ -46,7 +49,12 @@ export const runCommand: CommandModule<object, Args> = {
       engine: args.engine,
       seed: args.seed,
       hz: args.hz,
+      trace: args.trace !== undefined,
     });
+    if (args.trace !== undefined) {
+      writeFileAtomic(args.trace, JSON.stringify(r.trace) + '\n');
+      delete r.trace;
+    }
     if (args.json) {
       process.stdout.write(JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
     } else {

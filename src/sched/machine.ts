@@ -208,6 +208,8 @@ interface Cpu {
   reschedPending: boolean;
   /** cpu_release was sent and no ext pick has happened since (cpu_acquire is due). */
   released: boolean;
+  /** The task the trace last showed running here. */
+  traced: Thread | undefined;
   /** The ext task that just blocked here: dispatch's `prev`. */
   blockedPrev: Thread | undefined;
   /** The CPU runs nothing since idleSince. */
@@ -228,7 +230,22 @@ export interface MachineOptions {
   onTaskExit?: (record: TaskRecord) => void;
   /** Called every `everyNs` of simulated time (progress bars, memory probes). */
   progress?: { everyNs: number; report: (nowNs: number) => void };
+  /** Keep the event log (wake-ups, switches, migrations, exits, the scheduler's exit). */
+  trace?: boolean;
 }
+
+/**
+ * One entry of the event log. A switch names the task leaving the CPU (0: the CPU was idle) and
+ * what became of it: 'queued' (preempted, still runnable), 'sleeping', 'exited' or 'idle'.
+ */
+export type TraceEvent =
+  | { at: number; type: 'wakeup'; pid: number; cpu: number; class: 'rt' | 'fair' | 'ext' }
+  | { at: number; type: 'switch'; cpu: number; prev: number; prevState: string; next: number }
+  | { at: number; type: 'migrate'; pid: number; from: number; to: number }
+  | { at: number; type: 'exit'; pid: number }
+  | { at: number; type: 'scheduler-exit'; kind: number; reason: string; msg: string };
+
+const CLASS_NAMES = ['rt', 'fair', 'ext'] as const;
 
 /** What the glue gives the machine about a BPF object besides its ops. */
 export interface ExtHooks {
@@ -248,6 +265,7 @@ export interface RunResult {
   bpfInsns: number;
   /** Event-queue events handled. */
   events: number;
+  trace?: TraceEvent[];
 }
 
 export class Machine {
@@ -313,6 +331,7 @@ export class Machine {
   private readonly selectingAllows = (cpu: number) => this.selecting!.allows(cpu);
   private readonly onTaskExit: ((r: TaskRecord) => void) | undefined;
   private readonly progress: MachineOptions['progress'];
+  private readonly trace: TraceEvent[] | undefined;
 
   constructor(
     readonly topo: Topology,
@@ -326,6 +345,7 @@ export class Machine {
     this.checkInvariants = o.checkInvariants ?? false;
     this.onTaskExit = o.onTaskExit;
     this.progress = o.progress;
+    this.trace = o.trace ? [] : undefined;
     this.fairSlice = baseSlice(topo.nrCpus);
     this.idle = new IdleTracker(topo);
     this.perf = new Int32Array(topo.nrCpus).fill(SCX_CPUPERF_ONE);
@@ -374,6 +394,7 @@ export class Machine {
       reschedPending: false,
       released: false,
       blockedPrev: undefined,
+      traced: undefined,
       idleNow: true,
       idleSince: 0,
       record: { cpu: c.id, busy: 0, idle: 0, switches: 0 },
@@ -708,6 +729,7 @@ export class Machine {
       callbacks: this.callbacks,
       bpfInsns: this.bpfInsns,
       events: this.events,
+      ...(this.trace ? { trace: this.trace } : {}),
     };
   }
 
@@ -879,17 +901,22 @@ export class Machine {
     t.state = 'queued';
     t.runnableSince = this.q.now;
     t.wokeAt = this.q.now;
+    this.trace?.push({ at: this.q.now, type: 'wakeup', pid: t.pid, cpu: t.cpu, class: CLASS_NAMES[t.cls] });
     if (t.cls === CLS_EXT) this.wakeExt(t, fork ? SCX_WAKE_FORK : SCX_WAKE_TTWU);
     else if (t.cls === CLS_FAIR) this.wakeFair(t, fork);
     else this.wakeRt(t);
   }
 
   private moveTo(t: Thread, cpu: number): void {
-    if (cpu !== t.cpu && t.record.switches > 0) t.record.migrations++;
+    if (cpu !== t.cpu && t.record.switches > 0) {
+      t.record.migrations++;
+      this.trace?.push({ at: this.q.now, type: 'migrate', pid: t.pid, from: t.cpu, to: cpu });
+    }
     t.cpu = cpu;
   }
 
   private exitTask(t: Thread): void {
+    this.trace?.push({ at: this.q.now, type: 'exit', pid: t.pid });
     t.state = 'exited';
     t.record.exited = true;
     t.record.exitedAt = this.q.now;
@@ -1292,6 +1319,11 @@ export class Machine {
 
   private startNext(c: Cpu, next: Thread | undefined): void {
     const now = this.q.now;
+    if (this.trace && c.traced !== next) {
+      const prev = c.traced;
+      this.trace.push({ at: now, type: 'switch', cpu: c.id, prev: prev?.pid ?? 0, prevState: prev ? prev.state : 'idle', next: next?.pid ?? 0 });
+      c.traced = next;
+    }
     if (!next) {
       c.curr = undefined;
       this.goIdle(c);
@@ -1452,6 +1484,7 @@ export class Machine {
     else throw e;
     if (!this.extOn || this.exitInfo) return; // the first reporter wins
     this.exitInfo = info;
+    this.trace?.push({ at: this.q.now, type: 'scheduler-exit', kind: info.kind, reason: info.reason, msg: info.msg });
     if (info.kind >= SCX_EXIT_ERROR) info.dump = this.debugDump(info);
     this.teardownDue = true;
   }

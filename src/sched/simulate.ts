@@ -13,7 +13,8 @@ import { schedExtOpsOf } from './ext/bpf-ops.ts';
 import { scxKfuncs } from './ext/kfunc-protos.ts';
 import { fillScxEnums } from './ext/constants.ts';
 import { TsKernelApi, TsSchedExtOps, type TsSchedulerDef } from './ext/ops.ts';
-import { Machine, type ExitInfo } from './machine.ts';
+import { Machine, type ExitInfo, type TraceEvent } from './machine.ts';
+import type { KernelFlavour } from './ext/context.ts';
 import { SimKernel } from './kernel.ts';
 import type { CpuRecord, SimTask, TaskRecord, TaskSource } from './spec.ts';
 import { parseTopology } from './topology.ts';
@@ -40,6 +41,13 @@ export interface SimulateOptions {
   onTaskExit?: (record: TaskRecord) => void;
   /** Called every `everyNs` of simulated time. */
   progress?: { everyNs: number; report: (nowNs: number) => void };
+  /** Keep and return the event log. */
+  trace?: boolean;
+  /**
+   * The kernel whose sched_ext rules apply: '6.12' (scx_bpf_select_cpu_dfl only from
+   * select_cpu, no SCX_ENQ_CPU_SELECTED) or 'newer' (the default). Both kfunc spellings work.
+   */
+  kernelVersion?: KernelFlavour;
 }
 
 export interface SimulateResult {
@@ -55,13 +63,15 @@ export interface SimulateResult {
   bpfInsns?: number;
   /** Set when a sched_ext scheduler was aborted; its tasks finished the run in the fair class. */
   exit?: ExitInfo;
+  /** The event log, when asked for. */
+  trace?: TraceEvent[];
 }
 
 export function simulate(o: SimulateOptions): SimulateResult {
   const topo = parseTopology(o.topology);
   if (!Number.isSafeInteger(o.durationNs) || o.durationNs <= 0) throw new ScxError(`duration ${o.durationNs} ns: expected a positive integer`);
   if (o.seed !== undefined && !(Number.isSafeInteger(o.seed) && o.seed >= 0)) throw new ScxError(`seed ${o.seed}: expected a non-negative integer`);
-  const machine = new Machine(topo, { hz: o.hz, seed: o.seed, checkInvariants: o.checkInvariants, onTaskExit: o.onTaskExit, progress: o.progress });
+  const machine = new Machine(topo, { hz: o.hz, seed: o.seed, flavour: o.kernelVersion, checkInvariants: o.checkInvariants, onTaskExit: o.onTaskExit, progress: o.progress, trace: o.trace });
   let name: string;
   if (o.scheduler.kind === 'builtin:eevdf') {
     name = 'builtin:eevdf';
@@ -88,7 +98,7 @@ export function simulate(o: SimulateOptions): SimulateResult {
   }
   const r = machine.run(o.tasks, o.durationNs);
   const ext = o.scheduler.kind === 'builtin:eevdf' ? {} : { callbacks: r.callbacks, bpfInsns: r.bpfInsns, exit: r.exit };
-  return { scheduler: name, topology: topo.spec, durationNs: r.durationNs, tasks: r.tasks, cpus: r.cpus, events: r.events, ...ext };
+  return { scheduler: name, topology: topo.spec, durationNs: r.durationNs, tasks: r.tasks, cpus: r.cpus, events: r.events, ...ext, ...(r.trace ? { trace: r.trace } : {}) };
 }
 
 /** Run a BPF timer's callback as the kernel does: (map, key, value) of the element holding it. */

@@ -450,3 +450,24 @@ describe('sched_ext constants in .rodata (§8)', () => {
     );
   });
 });
+
+describe('the event log', () => {
+  it('records wake-ups, switches with what became of the task leaving, exits and the scheduler exit', () => {
+    const make = (api: TsKernelApi): TsSchedulerDef => ({
+      name: 'local-preempt',
+      callbacks: { enqueue: (p, f) => void api.kfunc('scx_bpf_dsq_insert', p, LOCAL, 8n * BigInt(MS), BigInt(f) | ENQ_PREEMPT) },
+    });
+    const sleeper: SimTask = { pid: 2, comm: 'waker', arrival: 0, phases: [{ sleep: 5 * MS }, { run: MS }], loops: 1 };
+    const r = simulate({ scheduler: ts(make), tasks: [hog(1), sleeper], topology: '1', durationNs: 10 * MS, trace: true });
+    expect(r.trace).toEqual([
+      { at: 0, type: 'wakeup', pid: 1, cpu: 0, class: 'ext' },
+      { at: 0, type: 'switch', cpu: 0, prev: 0, prevState: 'idle', next: 1 },
+      { at: 5 * MS, type: 'wakeup', pid: 2, cpu: 0, class: 'ext' },
+      { at: 5 * MS, type: 'switch', cpu: 0, prev: 1, prevState: 'queued', next: 2 },
+      { at: 6 * MS, type: 'switch', cpu: 0, prev: 2, prevState: 'exited', next: 1 },
+      { at: 6 * MS, type: 'exit', pid: 2 },
+    ]);
+    // Without asking, no log is kept.
+    expect(simulate({ scheduler: ts(make), tasks: [hog(1)], topology: '1', durationNs: MS }).trace).toBeUndefined();
+  });
+});
