@@ -32,11 +32,11 @@ import { fieldOf } from '../bpf/ctypes.ts';
 import { ScxError } from '../util/errors.ts';
 import { EventQueue } from './engine.ts';
 import { LatencyStats } from './latency.ts';
-import { FairRunqueue, baseSlice, type FairEntity } from './fair/eevdf.ts';
+import { FairRunqueue, baseSlice, calcDeltaFair, type FairEntity } from './fair/eevdf.ts';
 import { scxExitInfo, scxInitTaskArgs, scxCpuReleaseArgs, scxDumpCtx } from './kernel-types.ts';
 import { CPUMASK_BYTES } from '../bpf/kfuncs/types.ts';
 import { Rng } from './random.ts';
-import type { CpuRecord, Phase, Policy, SimTask, TaskRecord, TaskSource } from './spec.ts';
+import { checkTask, type ChildTask, type CpuRecord, type Phase, type Policy, type SimTask, type TaskRecord, type TaskSource } from './spec.ts';
 import { SCHED_BATCH, SCHED_EXT, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RR, TaskTable, type Task } from './task.ts';
 import type { Topology } from './topology.ts';
 import { niceToWeight } from './weights.ts';
@@ -86,6 +86,8 @@ const SCX_CPU_PREEMPT_RT = 0;
 const SCX_CPU_PREEMPT_UNKNOWN = 3;
 const SCX_EXIT_MSG_LEN = 1024;
 const RR_TIMESLICE_NS = 100_000_000;
+/** Steps a program may take without using time before it is called a loop that takes none. */
+const MAX_STEPS_WITHOUT_TIME = 100_000;
 const SCX_DSQ_ITER_REV = 1 << 16;
 const SCX_PICK_IDLE_CORE = 1;
 const SCX_CPUPERF_ONE = 1024;
@@ -131,8 +133,13 @@ class Thread {
   cls = CLS_FAIR;
   cpu = -1;
   state: ThreadState = 'new';
-  phase = 0;
-  loop = 0;
+  /** The program counter: a stack of (step list, next index, iterations left). */
+  readonly frames: { phases: readonly Phase[]; index: number; left: number }[];
+  /** Periodic timer state: activations so far and the nominal time of the current one. */
+  activations = 0;
+  activation = 0;
+  /** Consecutive yields with no work between them (a program that only yields is an error). */
+  idleYields = 0;
   remaining = 0;
   runnableSince = 0;
   wokeAt = -1;
@@ -163,6 +170,7 @@ class Thread {
     const entity: ThreadEntity = { id: spec.pid, weight: niceToWeight(spec.nice ?? 0), vruntime: 0, deadline: 0, vlag: 0, slice: fairSlice, thread: this };
     this.entity = entity;
     this.rtPrio = spec.rtPriority ?? 0;
+    this.frames = [{ phases: spec.phases, index: 0, left: spec.loops ?? Infinity }];
   }
 
   get pid(): number {
@@ -289,6 +297,10 @@ export class Machine {
   private byAddr = new Map<number, Thread>();
   private records: TaskRecord[] = [];
   private nrFair = 0;
+  /** Events tasks wait on and post to, by name. */
+  private readonly namedEvents = new Map<string, { tokens: number; waiters: Thread[] }>();
+  /** The largest pid so far: forked children take the next ones. */
+  private maxPid = 0;
   /** CPUs running nothing: when 0, the searches for an idle CPU can be skipped. */
   private nrIdleCpus = 0;
   private extOn = false;
@@ -421,7 +433,7 @@ export class Machine {
     this.hooks = hooks;
     this.extOn = true;
     this.switchPartial = (ops.flags & SCX_OPS_SWITCH_PARTIAL) !== 0n;
-    for (const cb of ['select_cpu', 'enqueue', 'dispatch', 'tick', 'runnable', 'running', 'stopping', 'quiescent', 'update_idle', 'cpu_acquire', 'cpu_release', 'init_task', 'exit_task', 'enable', 'disable', 'set_weight', 'init', 'exit', 'dump', 'dump_cpu', 'dump_task']) {
+    for (const cb of ['select_cpu', 'enqueue', 'dispatch', 'tick', 'runnable', 'running', 'stopping', 'quiescent', 'update_idle', 'cpu_acquire', 'cpu_release', 'init_task', 'exit_task', 'enable', 'disable', 'set_weight', 'set_cpumask', 'yield', 'init', 'exit', 'dump', 'dump_cpu', 'dump_task']) {
       this.hasCb[cb] = ops.has(cb);
     }
   }
@@ -742,7 +754,7 @@ export class Machine {
         break;
       case EV_WAKE: {
         const t = this.threads[a]!;
-        const next = this.advance(t);
+        const next = this.advance(t, false);
         if (next === 'run') this.wake(t, false);
         else if (next === 'exit') this.exitTask(t);
         break;
@@ -818,7 +830,14 @@ export class Machine {
       this.arrivingHead = 0;
       this.pullArrival();
     }
-    if (spec.phases.length === 0) throw new SimError(`task ${spec.pid}: no phases`);
+    this.spawn(spec, spec.pid % this.topo.nrCpus, this.recordIndex(spec));
+  }
+
+  /** A task comes into being now: from the workload (`recordIndex` >= 0) or forked (-1). */
+  private spawn(spec: SimTask, cpu: number, recordIndex: number): void {
+    const problem = checkTask(spec);
+    if (problem) throw new SimError(`task ${spec.pid}: ${problem}`);
+    if (spec.pid > this.maxPid) this.maxPid = spec.pid;
     const policy = POLICY[spec.policy ?? 'normal'];
     if (policy === undefined) throw new SimError(`task ${spec.pid}: unknown policy '${spec.policy}'`);
     const isRt = policy === SCHED_FIFO || policy === SCHED_RR;
@@ -828,13 +847,27 @@ export class Machine {
     const task = this.tasks.create({ pid: spec.pid, comm: spec.comm, nice: spec.nice, cpus: spec.cpus, policy });
     task.sliceNs = SCX_SLICE_DFL;
     const slot = this.freeSlots.length ? this.freeSlots.pop()! : this.threads.length;
-    const record: TaskRecord = { pid: spec.pid, comm: spec.comm, arrival: this.q.now, runtime: 0, wait: 0, wakeupLatency: new LatencyStats(), switches: 0, migrations: 0, exited: false, exitedAt: -1 };
+    const record: TaskRecord = {
+      pid: spec.pid,
+      comm: spec.comm,
+      arrival: this.q.now,
+      runtime: 0,
+      wait: 0,
+      wakeupLatency: new LatencyStats(),
+      switches: 0,
+      migrations: 0,
+      deadlineMisses: 0,
+      deadlineChecks: 0,
+      exited: false,
+      exitedAt: -1,
+    };
     const t = new Thread(slot, spec, task, record, this.fairSlice);
-    t.recordIndex = this.recordIndex(spec);
+    t.recordIndex = recordIndex >= 0 ? recordIndex : this.records.length;
     this.records[t.recordIndex] = record;
+    t.activation = this.q.now;
     this.threads[slot] = t;
     this.byAddr.set(task.addr, t);
-    t.cpu = spec.pid % this.topo.nrCpus;
+    t.cpu = cpu;
     if (!t.allows(t.cpu)) t.cpu = this.firstAllowed(t);
     if (isRt) t.cls = CLS_RT;
     else if (this.extOn && (policy === SCHED_EXT || !this.switchPartial)) t.cls = CLS_EXT;
@@ -843,7 +876,9 @@ export class Machine {
       this.nrFair++;
     }
     if (t.cls === CLS_EXT) this.enableTask(t, true);
-    if (this.advance(t) === 'run') this.wake(t, true);
+    const next = this.advance(t, false);
+    if (next === 'run') this.wake(t, true);
+    else if (next === 'exit') this.exitTask(t);
   }
 
   /** Fork while loaded (§1.2): init_task, then enable and set_weight. */
@@ -875,25 +910,132 @@ export class Machine {
     return t.cpu;
   }
 
-  private advance(t: Thread): 'run' | 'sleep' | 'exit' {
-    const phases = t.spec.phases;
+  /**
+   * Run the task's program up to its next step that takes time: CPU work ('run', with
+   * t.remaining set), blocking ('sleep': a timed sleep, a wait on an event, a periodic timer),
+   * the end ('exit'), or sched_yield ('yield', only while the task is on a CPU). Steps that take
+   * no time (posts, forks, nice and affinity changes) happen on the way.
+   */
+  private advance(t: Thread, running: boolean): 'run' | 'sleep' | 'exit' | 'yield' {
+    const frames = t.frames;
     for (let steps = 0; ; steps++) {
-      if (steps > phases.length) throw new SimError(`task ${t.pid}: its phases take no time, so it would loop forever`);
-      if (t.phase >= phases.length) {
-        t.phase = 0;
-        t.loop++;
-        if (t.loop >= (t.spec.loops ?? Infinity)) return 'exit';
+      if (steps > MAX_STEPS_WITHOUT_TIME) throw new SimError(`task ${t.pid}: its program takes no time, so it would loop forever`);
+      const f = frames[frames.length - 1];
+      if (f.index >= f.phases.length) {
+        if (--f.left > 0) {
+          f.index = 0;
+          continue;
+        }
+        if (frames.length === 1) return 'exit';
+        frames.pop();
+        continue;
       }
-      const p: Phase = phases[t.phase++];
+      const p: Phase = f.phases[f.index++];
       if ('run' in p) {
         if (p.run <= 0) continue;
         t.remaining = p.run;
+        t.idleYields = 0;
         return 'run';
       }
-      if (p.sleep <= 0) continue;
-      this.q.schedule(this.q.now + p.sleep, EV_WAKE, t.slot);
-      return 'sleep';
+      if ('sleep' in p) {
+        if (p.sleep <= 0) continue;
+        this.q.schedule(this.q.now + p.sleep, EV_WAKE, t.slot);
+        return 'sleep';
+      }
+      if ('wait' in p) {
+        const ev = this.eventNamed(p.wait);
+        if (ev.tokens > 0) {
+          ev.tokens--;
+          continue;
+        }
+        ev.waiters.push(t);
+        return 'sleep';
+      }
+      if ('post' in p) {
+        const ev = this.eventNamed(p.post);
+        ev.tokens += p.count ?? 1;
+        while (ev.tokens > 0 && ev.waiters.length > 0) {
+          ev.tokens--;
+          this.q.schedule(this.q.now, EV_WAKE, ev.waiters.shift()!.slot);
+        }
+        continue;
+      }
+      if ('broadcast' in p) {
+        const ev = this.eventNamed(p.broadcast);
+        for (const w of ev.waiters) this.q.schedule(this.q.now, EV_WAKE, w.slot);
+        ev.waiters.length = 0;
+        continue;
+      }
+      if ('timer' in p) {
+        // Activations fall on the task's arrival + k * period; the deadline counts from each
+        // activation's nominal time, so a late start eats into it.
+        if (p.deadline !== undefined) {
+          t.record.deadlineChecks++;
+          if (this.q.now > t.activation + p.deadline) t.record.deadlineMisses++;
+        }
+        t.activations++;
+        t.activation = t.record.arrival + t.activations * p.timer;
+        if (t.activation <= this.q.now) continue; // overran the period: go straight on
+        this.q.schedule(t.activation, EV_WAKE, t.slot);
+        return 'sleep';
+      }
+      if ('yield' in p) {
+        if (!running) continue;
+        if (++t.idleYields > MAX_STEPS_WITHOUT_TIME) throw new SimError(`task ${t.pid}: it yields over and over without running`);
+        t.remaining = 0;
+        return 'yield';
+      }
+      if ('exit' in p) return 'exit';
+      if ('fork' in p) {
+        this.fork(t, p.fork);
+        continue;
+      }
+      if ('nice' in p) {
+        this.changeNice(t, p.nice);
+        continue;
+      }
+      if ('cpus' in p) {
+        this.changeAffinity(t, p.cpus);
+        continue;
+      }
+      if (p.repeat > 0) frames.push({ phases: p.phases, index: 0, left: p.repeat });
     }
+  }
+
+  private eventNamed(name: string): { tokens: number; waiters: Thread[] } {
+    let ev = this.namedEvents.get(name);
+    if (!ev) {
+      ev = { tokens: 0, waiters: [] };
+      this.namedEvents.set(name, ev);
+    }
+    return ev;
+  }
+
+  /** A child starts now, on the parent's CPU, as a fork does. */
+  private fork(parent: Thread, child: ChildTask): void {
+    const pid = ++this.maxPid;
+    this.spawn({ ...child, pid, arrival: this.q.now }, parent.cpu, -1);
+  }
+
+  /** A nice change: the weight of the task's class, and set_weight for a sched_ext one. */
+  private changeNice(t: Thread, nice: number): void {
+    if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new SimError(`task ${t.pid}: nice ${nice}: expected an integer from -20 to 19`);
+    t.task.setNice(nice);
+    t.entity.weight = niceToWeight(nice);
+    if (t.cls === CLS_EXT && this.hasCb.set_weight) this.callback('set_weight', t.cpu, t, t.task.addr, t.task.weight);
+  }
+
+  /**
+   * An affinity change: set_cpumask for a sched_ext task. A task on a CPU it may no longer use
+   * is moved off it when its current step ends (burstEnd), as the kernel's migration does.
+   */
+  private changeAffinity(t: Thread, cpus: readonly number[]): void {
+    for (const c of cpus) {
+      if (!Number.isInteger(c) || c < 0 || c >= this.topo.nrCpus) throw new SimError(`task ${t.pid}: CPU ${c} does not exist on ${this.topo.spec}`);
+    }
+    if (cpus.length === 0) throw new SimError(`task ${t.pid}: an empty CPU affinity`);
+    t.task.setAffinity(cpus);
+    if (t.cls === CLS_EXT && this.hasCb.set_cpumask) this.callback('set_cpumask', t.cpu, t, t.task.addr, t.task.cpusPtr);
   }
 
   /** A task becomes runnable (created, or woken after a sleep). */
@@ -1237,8 +1379,10 @@ export class Machine {
     const t = c.curr;
     if (!t) return;
     this.charge(c);
-    const next = this.advance(t);
-    if (next === 'run') {
+    const next = this.advance(t, true);
+    if (next === 'run' || next === 'yield') {
+      if (!t.allows(cpu)) return this.migrateOff(c, t);
+      if (next === 'yield') return this.yieldCpu(c, t);
       if (t.cls === CLS_FAIR) this.pick(cpu);
       else this.armBurst(c);
       return;
@@ -1256,6 +1400,43 @@ export class Machine {
     // dispatch still sees the exiting task as prev; it is freed after the switch.
     this.pick(cpu);
     if (next === 'exit') this.exitTask(t);
+  }
+
+  /**
+   * sched_yield() of the running task: a sched_ext scheduler's yield callback, else slice 0;
+   * EEVDF pushes the deadline back a slice; an RT task goes behind its equals.
+   */
+  private yieldCpu(c: Cpu, t: Thread): void {
+    if (t.cls === CLS_EXT) {
+      if (this.hasCb.yield) this.callback('yield', c.id, t, t.task.addr, 0);
+      else t.task.sliceNs = 0;
+      this.pick(c.id);
+    } else if (t.cls === CLS_FAIR) {
+      t.entity.deadline += calcDeltaFair(t.entity.slice, t.entity.weight);
+      this.pick(c.id);
+    } else this.pick(c.id, true);
+  }
+
+  /**
+   * The running task may no longer use this CPU (an affinity change): it is pushed to one it may
+   * use. A sched_ext task sees stopping(p, true) and a fresh enqueue there, without
+   * quiescent/runnable (§6.8).
+   */
+  private migrateOff(c: Cpu, t: Thread): void {
+    c.curr = undefined;
+    this.goIdle(c);
+    t.state = 'queued';
+    t.runnableSince = this.q.now;
+    if (t.cls === CLS_EXT && this.hasCb.stopping) this.callback('stopping', c.id, t, t.task.addr, 1);
+    if (t.cls === CLS_FAIR) c.rq.dequeueSleep(t.entity);
+    // The CPU it leaves picks first, then the task is placed where it may run.
+    this.pick(c.id);
+    if (t.cls === CLS_EXT) {
+      this.moveTo(t, this.firstAllowed(t));
+      this.enqueue(t, 0);
+      if (!this.cpus[t.cpu].curr) this.resched(t.cpu);
+    } else if (t.cls === CLS_FAIR) this.wakeFair(t, false);
+    else this.wakeRt(t);
   }
 
   /**
@@ -1283,6 +1464,7 @@ export class Machine {
     }
     if (next === prev) {
       if (prev) this.armBurst(c);
+      else if (this.trace && c.traced) this.startNext(c, undefined);
       return;
     }
     if (prev) this.putPrev(c, prev, next);

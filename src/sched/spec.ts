@@ -5,8 +5,46 @@ import type { LatencyStats } from './latency.ts';
  * descriptions the machine executes, and the per-task and per-CPU records it returns.
  */
 
-/** A phase of a task's behaviour: run for `run` ns of CPU, or sleep for `sleep` ns. */
-export type Phase = { run: number } | { sleep: number };
+/**
+ * One step of a task's behaviour program. A task runs its `phases` in order (`loops` times);
+ * `repeat` nests a counted loop.
+ *
+ *  - `run`: use this many ns of CPU. `sleep`: block this many ns.
+ *  - `wait` / `post` / `broadcast`: a wake-up edge between tasks through a named event, with
+ *    counting-semaphore semantics (pipes, futexes): `wait` takes one token or blocks until one
+ *    is posted; `post` adds `count` tokens (default 1), each waking the oldest waiter;
+ *    `broadcast` wakes every task waiting now and keeps no token (a condition variable).
+ *  - `timer`: a periodic activation: block until the next multiple of `period` ns since the task
+ *    first reached this step. With `deadline` (ns after each activation), an activation whose
+ *    work is not done by then counts as a deadline miss.
+ *  - `yield`: sched_yield(). `exit`: end the task here.
+ *  - `fork`: start a child task running `child` (its pid is the next free one).
+ *  - `nice` / `cpus`: change the task's nice value / allowed CPUs.
+ */
+export type Phase =
+  | { run: number }
+  | { sleep: number }
+  | { wait: string }
+  | { post: string; count?: number }
+  | { broadcast: string }
+  | { timer: number; deadline?: number }
+  | { yield: true }
+  | { exit: true }
+  | { fork: ChildTask }
+  | { nice: number }
+  | { cpus: readonly number[] }
+  | { repeat: number; phases: readonly Phase[] };
+
+/** What a forked child runs; it appears at the moment of the fork. */
+export interface ChildTask {
+  comm: string;
+  nice?: number;
+  cpus?: readonly number[];
+  policy?: Policy;
+  rtPriority?: number;
+  phases: readonly Phase[];
+  loops?: number;
+}
 
 /**
  * Scheduling policies (sched(7)). `normal`, `batch` and `idle` are fair-class tasks that a
@@ -50,6 +88,9 @@ export interface TaskRecord {
   wakeupLatency: LatencyStats;
   switches: number;
   migrations: number;
+  /** Periodic activations (timer steps) that missed their deadline, and those that had one. */
+  deadlineMisses: number;
+  deadlineChecks: number;
   exited: boolean;
   /** When it exited (ns), -1 while alive. */
   exitedAt: number;
@@ -60,4 +101,72 @@ export interface CpuRecord {
   busy: number;
   idle: number;
   switches: number;
+}
+
+const POLICIES: readonly Policy[] = ['normal', 'batch', 'idle', 'ext', 'fifo', 'rr'];
+const isNs = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** What is wrong with a task description, or undefined: the machine's last line of defence. */
+export function checkTask(t: SimTask | ChildTask): string | undefined {
+  if (typeof t.comm !== 'string' || t.comm.length === 0) return `comm: expected a non-empty string`;
+  if (t.nice !== undefined && !(Number.isInteger(t.nice) && t.nice >= -20 && t.nice <= 19)) return `nice ${t.nice}: expected an integer from -20 to 19`;
+  if (t.policy !== undefined && !POLICIES.includes(t.policy)) return `policy '${t.policy}': expected one of ${POLICIES.join(', ')}`;
+  if (t.loops !== undefined && !(t.loops === Infinity || (Number.isInteger(t.loops) && t.loops >= 1))) return `loops ${t.loops}: expected a positive integer`;
+  if (!Array.isArray(t.phases) || t.phases.length === 0) return 'no phases';
+  return checkPhases(t.phases, 'phases');
+}
+
+function checkPhases(phases: readonly Phase[], at: string): string | undefined {
+  for (let i = 0; i < phases.length; i++) {
+    const where = `${at}[${i}]`;
+    const p = phases[i] as Record<string, unknown>;
+    if (typeof p !== 'object' || p === null) return `${where}: expected a step object`;
+    const keys = Object.keys(p).sort().join(',');
+    const bad = (what: string) => `${where}: ${what}, found ${JSON.stringify(p)}`;
+    switch (keys) {
+      case 'run':
+      case 'sleep':
+        if (!isNs(p[keys])) return bad(`${keys}: expected non-negative integer ns`);
+        break;
+      case 'wait':
+      case 'broadcast':
+      case 'post':
+        if (typeof p[keys] !== 'string' || p[keys] === '') return bad(`${keys}: expected an event name`);
+        break;
+      case 'count,post':
+        if (typeof p.post !== 'string' || p.post === '' || !(Number.isInteger(p.count) && (p.count as number) >= 1)) return bad('post: expected an event name and a positive count');
+        break;
+      case 'timer':
+      case 'deadline,timer':
+        if (!isNs(p.timer) || p.timer === 0 || (p.deadline !== undefined && !isNs(p.deadline))) return bad('timer: expected a positive period and a non-negative deadline (ns)');
+        break;
+      case 'yield':
+      case 'exit':
+        if (p[keys] !== true) return bad(`${keys}: expected true`);
+        break;
+      case 'nice':
+        if (!(Number.isInteger(p.nice) && (p.nice as number) >= -20 && (p.nice as number) <= 19)) return bad('nice: expected an integer from -20 to 19');
+        break;
+      case 'cpus':
+        if (!Array.isArray(p.cpus) || p.cpus.length === 0 || !p.cpus.every((c) => Number.isInteger(c) && c >= 0)) return bad('cpus: expected a non-empty list of CPU numbers');
+        break;
+      case 'fork': {
+        const child = p.fork as ChildTask;
+        if (typeof child !== 'object' || child === null) return bad('fork: expected a child task');
+        const problem = checkTask(child);
+        if (problem) return `${where}.fork: ${problem}`;
+        break;
+      }
+      case 'phases,repeat': {
+        if (!(Number.isInteger(p.repeat) && (p.repeat as number) >= 0)) return bad('repeat: expected a non-negative integer count');
+        if (!Array.isArray(p.phases) || p.phases.length === 0) return bad('repeat: expected a non-empty list of phases');
+        const problem = checkPhases(p.phases as Phase[], `${where}.phases`);
+        if (problem) return problem;
+        break;
+      }
+      default:
+        return bad('unknown step');
+    }
+  }
+  return undefined;
 }

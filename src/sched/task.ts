@@ -181,6 +181,11 @@ export class Task {
     if (carry) this.view.setUint32(at + 4, (this.view.getUint32(at + 4, true) + carry) >>> 0, true);
   }
 
+  /** The address of the task's allowed-CPU mask (what p->cpus_ptr points at). */
+  get cpusPtr(): number {
+    return this.addr + F.cpusMask;
+  }
+
   /** Whether `cpu` is in the task's allowed mask (what p->cpus_ptr points at). */
   allows(cpu: number): boolean {
     return ((this.mem.bytes[this.addr + F.cpusMask + (cpu >> 3)] >> (cpu & 7)) & 1) === 1;

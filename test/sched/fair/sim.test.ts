@@ -54,7 +54,7 @@ describe('builtin:eevdf', () => {
 
   it('rejects behaviour that takes no time', () => {
     expect(() => simulateFair('1', [{ pid: 1, comm: 'x', arrival: 0, phases: [{ run: 0 }] }], MS)).toThrow(
-      'task 1: its phases take no time, so it would loop forever',
+      'task 1: its program takes no time, so it would loop forever',
     );
   });
 });
