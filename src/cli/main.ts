@@ -9,6 +9,7 @@ import { conformanceCommand } from './conformance.ts';
 import { demoCommand } from './demo.ts';
 import { inspectCommand } from './inspect.ts';
 import { runCommand } from './run.ts';
+import { workloadCommand } from './workload.ts';
 import { ExitStatus } from './exit.ts';
 
 export async function main(argv: string[]): Promise<number> {
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(asmCommand)
     .command(disasmCommand)
     .command(runCommand)
+    .command(workloadCommand)
     .command(inspectCommand)
     .command(demoCommand)
     .demandCommand(1, 'give a command')
