@@ -10,10 +10,10 @@ import { checkStructure } from '../bpf/verifier/structure.ts';
 import { readInput } from '../bpf/program-file.ts';
 import { LatencyStats } from '../sched/latency.ts';
 import { simulate, type SchedulerSpec } from '../sched/simulate.ts';
-import { loadWorkload } from '../workload/builtin.ts';
+import { loadWorkload } from '../workload/load.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const DEMO_WORKLOAD = 'gen:periodic,n=16,run=3ms,sleep=2ms';
+const DEMO_WORKLOAD = 'gen:bursts,n=16,run=3ms,sleep=2ms';
 
 export const demoCommand: CommandModule = {
   command: 'demo',

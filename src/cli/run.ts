@@ -2,7 +2,9 @@ import type { CommandModule } from 'yargs';
 import { DEFAULT_ENGINE, ENGINES, type EngineName } from '../bpf/engine.ts';
 import { readInput } from '../bpf/program-file.ts';
 import { simulate, type SchedulerSpec } from '../sched/simulate.ts';
-import { loadWorkload, parseDuration } from '../workload/builtin.ts';
+import { parseTopology } from '../sched/topology.ts';
+import { parseDuration } from '../workload/builtin.ts';
+import { openWorkload } from '../workload/load.ts';
 import { ExitStatus } from './exit.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 
@@ -11,7 +13,7 @@ interface Args {
   workload: string;
   cpus?: number;
   topology?: string;
-  duration: string;
+  duration?: string;
   engine: EngineName;
   seed: number;
   hz: number;
@@ -27,25 +29,27 @@ export const runCommand: CommandModule<object, Args> = {
   builder: (y) =>
     y
       .option('scheduler', { type: 'string', demandOption: true, describe: 'a .bpf.o sched_ext object, or builtin:eevdf' })
-      .option('workload', { type: 'string', demandOption: true, describe: 'gen:hogs,n=N | gen:periodic,n=N,run=D,sleep=D | tasks.json' })
+      .option('workload', { type: 'string', demandOption: true, describe: 'gen:NAME,key=value,... | tasks.json | tasks.csv | rt-app.json | trace.txt (see workloads/README.md)' })
       .option('cpus', { type: 'number', describe: 'a flat machine of N CPUs' })
       .option('topology', { type: 'string', describe: 'e.g. 2n:4c:2t, 2n:2l:4c:2t, or a preset (laptop, desktop, server)' })
-      .option('duration', { type: 'string', default: '1s', describe: 'simulated time (ns/us/ms/s)' })
+      .option('duration', { type: 'string', describe: 'simulated time (ns/us/ms/s); default: what the workload asks for (rt-app duration, a trace\'s span), else 1s' })
       .option('engine', { choices: ENGINES, default: DEFAULT_ENGINE, describe: 'BPF execution engine' })
       .option('seed', { type: 'number', default: 1, describe: 'seed of the run (bpf_get_prandom_u32)' })
       .option('hz', { type: 'number', default: 1000, describe: 'tick frequency' })
       .option('trace', { type: 'string', describe: 'write the event log (wake-ups, switches, migrations, exits) as JSON to this file' })
       .option('json', { type: 'boolean', default: false })
-      .example('$0 run --scheduler schedulers/vtime.bpf.o --workload gen:periodic,n=16,run=3ms,sleep=2ms --cpus 4 --duration 2s', '')
+      .example('$0 run --scheduler schedulers/vtime.bpf.o --workload gen:bursts,n=16,run=3ms,sleep=2ms --cpus 4 --duration 2s', '')
       .example('$0 run --scheduler builtin:eevdf --workload gen:hogs,n=4 --topology laptop', ''),
   handler: (args) => {
     const scheduler: SchedulerSpec =
       args.scheduler === 'builtin:eevdf' ? { kind: 'builtin:eevdf' } : { kind: 'bpf', file: args.scheduler, bytes: new Uint8Array(readInput(args.scheduler)) };
+    const topology = args.topology ?? String(args.cpus ?? 4);
+    const workload = openWorkload(args.workload, { seed: args.seed, nrCpus: parseTopology(topology).nrCpus });
     const r = simulate({
       scheduler,
-      tasks: loadWorkload(args.workload),
-      topology: args.topology ?? String(args.cpus ?? 4),
-      durationNs: parseDuration(args.duration),
+      tasks: workload.tasks,
+      topology,
+      durationNs: args.duration !== undefined ? parseDuration(args.duration) : (workload.durationNs ?? 1e9),
       engine: args.engine,
       seed: args.seed,
       hz: args.hz,

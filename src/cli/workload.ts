@@ -1,12 +1,15 @@
 import type { CommandModule } from 'yargs';
 import { plot } from 'asciichart';
-import { loadWorkload, parseDuration } from '../workload/builtin.ts';
+import { parseDuration } from '../workload/builtin.ts';
+import { loadWorkload } from '../workload/load.ts';
 import { profileWorkload } from '../workload/show.ts';
+import { generatorHelp } from '../workload/generators.ts';
 
 interface ShowArgs {
   workload: string;
   cpus: number;
   horizon: string;
+  seed: number;
   json: boolean;
 }
 
@@ -20,10 +23,12 @@ const showCommand: CommandModule<object, ShowArgs> = {
       .positional('workload', { type: 'string', demandOption: true, describe: 'a workload file or gen:NAME,key=value,...' })
       .option('cpus', { type: 'number', default: 4, describe: 'CPUs to compute the utilisation for' })
       .option('horizon', { type: 'string', default: '10s', describe: 'how far to follow tasks that never end' })
+      .option('seed', { type: 'number', default: 1, describe: 'seed for generators' })
       .option('json', { type: 'boolean', default: false }),
   handler: (args) => {
-    const tasks = loadWorkload(args.workload);
-    const p = profileWorkload(tasks, parseDuration(args.horizon, 'horizon'));
+    const horizon = parseDuration(args.horizon, 'horizon');
+    const tasks = loadWorkload(args.workload, { seed: args.seed, nrCpus: args.cpus }).filter((t) => t.arrival < horizon);
+    const p = profileWorkload(tasks, horizon);
     const span = p.endNs - p.startNs;
     const utilisation = span > 0 ? p.demandNs / (span * args.cpus) : 0;
     if (args.json) {
@@ -43,9 +48,17 @@ const showCommand: CommandModule<object, ShowArgs> = {
   },
 };
 
+const generatorsCommand: CommandModule = {
+  command: 'generators',
+  describe: 'the gen:NAME workload generators and their parameters',
+  handler: () => {
+    process.stdout.write(`${generatorHelp()}\n\ngen:hogs: N CPU-bound tasks\n  n=int (required), nice=int (default 0)\n\ngen:bursts: N tasks alternating a burst and a sleep, starts staggered over one cycle\n  n=int (required), run=duration (required), sleep=duration (required), nice=int (default 0)\n`);
+  },
+};
+
 export const workloadCommand: CommandModule = {
   command: 'workload <command>',
   describe: 'inspect workloads',
-  builder: (y) => y.command(showCommand).demandCommand(1, 'give a workload command'),
+  builder: (y) => y.command(showCommand).command(generatorsCommand).demandCommand(1, 'give a workload command'),
   handler: () => {},
 };

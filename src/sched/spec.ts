@@ -14,9 +14,10 @@ import type { LatencyStats } from './latency.ts';
  *    counting-semaphore semantics (pipes, futexes): `wait` takes one token or blocks until one
  *    is posted; `post` adds `count` tokens (default 1), each waking the oldest waiter;
  *    `broadcast` wakes every task waiting now and keeps no token (a condition variable).
- *  - `timer`: a periodic activation: block until the next multiple of `period` ns since the task
- *    first reached this step. With `deadline` (ns after each activation), an activation whose
- *    work is not done by then counts as a deadline miss.
+ *  - `timer`: a periodic activation: the k-th timer step a task reaches blocks until
+ *    arrival + k * `timer` ns (a task late past that time goes straight on, and the grid stays
+ *    where it was). With `deadline` (ns after each activation), an activation whose work is not
+ *    done by then counts as a deadline miss.
  *  - `yield`: sched_yield(). `exit`: end the task here.
  *  - `fork`: start a child task running `child` (its pid is the next free one).
  *  - `nice` / `cpus`: change the task's nice value / allowed CPUs.
@@ -158,7 +159,7 @@ function checkPhases(phases: readonly Phase[], at: string): string | undefined {
         break;
       }
       case 'phases,repeat': {
-        if (!(Number.isInteger(p.repeat) && (p.repeat as number) >= 0)) return bad('repeat: expected a non-negative integer count');
+        if (!(p.repeat === Infinity || (Number.isInteger(p.repeat) && (p.repeat as number) >= 0))) return bad('repeat: expected a non-negative integer count (or Infinity)');
         if (!Array.isArray(p.phases) || p.phases.length === 0) return bad('repeat: expected a non-empty list of phases');
         const problem = checkPhases(p.phases as Phase[], `${where}.phases`);
         if (problem) return problem;

@@ -1,13 +1,15 @@
 /**
- * A small workload language for `scx-sim run` until the full workload formats arrive (issue 6):
- *   gen:hogs,n=4[,nice=0]                     CPU-bound tasks
- *   gen:periodic,n=8,run=3ms,sleep=2ms[,nice=0]  tasks alternating a burst and a sleep
- *   FILE.json                                 [{ "pid", "comm", "nice"?, "cpus"?, "policy"?, "rtPriority"?, "arrival"?, "phases": [{ "run": ns } | { "sleep": ns }], "loops"? }]
+ * The native workload format and the two simplest generators, plus what every format shares
+ * (WorkloadError, parseDuration):
+ *   gen:hogs,n=4[,nice=0]                      CPU-bound tasks
+ *   gen:bursts,n=8,run=3ms,sleep=2ms[,nice=0]  tasks alternating a burst and a sleep
+ *   FILE.json                                  a JSON array of SimTask objects (src/sched/spec.ts):
+ *     [{ "pid", "comm", "nice"?, "cpus"?, "policy"?, "rtPriority"?, "arrival"?, "phases": [...], "loops"? }]
  * policy: normal (default), batch, idle, ext (SCHED_EXT), fifo or rr (real-time, with rtPriority 1..99).
- * Durations take ns, us, ms or s suffixes (plain numbers are ns).
+ * Durations take ns, us, ms or s suffixes (plain numbers are ns). Other formats: load.ts.
  */
 import { readFileSync } from 'node:fs';
-import type { Policy, SimTask } from '../sched/spec.ts';
+import { checkTask, type Phase, type Policy, type SimTask } from '../sched/spec.ts';
 
 const POLICIES: readonly Policy[] = ['normal', 'batch', 'idle', 'ext', 'fifo', 'rr'];
 import { ScxError } from '../util/errors.ts';
@@ -24,18 +26,42 @@ export function parseDuration(text: string, what = 'duration'): number {
   return ns;
 }
 
-export function loadWorkload(spec: string): SimTask[] {
-  if (spec.startsWith('gen:')) return generate(spec);
-  let data: unknown;
+/** A JSON array of tasks (the native format), read from a file. */
+export function loadTaskList(file: string): SimTask[] {
+  let text: string;
   try {
-    data = JSON.parse(readFileSync(spec, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new WorkloadError(`${spec}: ${code === 'ENOENT' ? 'no such file' : `not JSON (${(e as Error).message})`}`);
+    throw new WorkloadError(`${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`}`);
   }
-  if (!Array.isArray(data)) throw new WorkloadError(`${spec}: expected a JSON array of tasks`);
-  return data.map((t, i) => task(t, `${spec}: [${i}]`));
+  return parseTaskList(text, file);
 }
+
+export function parseTaskList(text: string, file: string): SimTask[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new WorkloadError(`${file}: not JSON (${(e as Error).message})`);
+  }
+  if (!Array.isArray(data)) throw new WorkloadError(`${file}: expected a JSON array of tasks`);
+  const tasks = data.map((t, i) => task(t, `${file}: [${i}]`));
+  // The machine's own check covers every step kind (wait, timer, fork, repeat, ...).
+  tasks.forEach((t, i) => {
+    const problem = checkTask(t);
+    if (problem) throw new WorkloadError(`${file}: [${i}]: ${problem}`);
+  });
+  const seen = new Set<number>();
+  for (const [i, t] of tasks.entries()) {
+    if (seen.has(t.pid)) throw new WorkloadError(`${file}: [${i}].pid: ${t.pid} is used twice`);
+    seen.add(t.pid);
+  }
+  return tasks;
+}
+
+/** The generators kept here: gen:hogs and gen:bursts. */
+export const SIMPLE_GENERATORS = ['hogs', 'bursts'];
 
 function task(raw: unknown, where: string): SimTask {
   if (typeof raw !== 'object' || raw === null) throw new WorkloadError(`${where}: expected an object`);
@@ -50,14 +76,8 @@ function task(raw: unknown, where: string): SimTask {
   };
   if (typeof o.comm !== 'string') throw new WorkloadError(`${where}.comm: expected a string`);
   if (!Array.isArray(o.phases) || o.phases.length === 0) throw new WorkloadError(`${where}.phases: expected a non-empty array`);
-  const phases = o.phases.map((p, j) => {
-    const ph = p as Record<string, unknown>;
-    const keys = typeof p === 'object' && p !== null ? Object.keys(ph) : [];
-    if (keys.length !== 1 || (keys[0] !== 'run' && keys[0] !== 'sleep') || typeof ph[keys[0]] !== 'number' || !Number.isInteger(ph[keys[0]]) || (ph[keys[0]] as number) < 0) {
-      throw new WorkloadError(`${where}.phases[${j}]: expected {"run": ns} or {"sleep": ns} with a non-negative integer`);
-    }
-    return keys[0] === 'run' ? { run: ph.run as number } : { sleep: ph.sleep as number };
-  });
+  // Steps of every kind; checkTask (the machine's own rules) vets them after.
+  const phases = o.phases as Phase[];
   const cpus = o.cpus === undefined ? undefined : Array.isArray(o.cpus) && o.cpus.every((c) => Number.isInteger(c) && c >= 0) ? (o.cpus as number[]) : null;
   if (cpus === null) throw new WorkloadError(`${where}.cpus: expected an array of CPU numbers`);
   if (o.policy !== undefined && !POLICIES.includes(o.policy as Policy)) throw new WorkloadError(`${where}.policy: expected one of ${POLICIES.join(', ')}, found ${JSON.stringify(o.policy)}`);
@@ -68,7 +88,7 @@ function task(raw: unknown, where: string): SimTask {
   return { pid: int('pid', 1)!, comm: o.comm, nice: int('nice', -20, 19, true), cpus, policy, rtPriority, arrival: int('arrival', 0, undefined, true) ?? 0, phases, loops: int('loops', 1, undefined, true) };
 }
 
-function generate(spec: string): SimTask[] {
+export function generateSimple(spec: string): SimTask[] {
   const [name, ...args] = spec.slice(4).split(',');
   const params = new Map<string, string>();
   for (const a of args) {
@@ -88,13 +108,13 @@ function generate(spec: string): SimTask[] {
   let tasks: SimTask[];
   if (name === 'hogs') {
     tasks = Array.from({ length: n }, (_, i) => ({ pid: i + 1, comm: `hog${i}`, nice, arrival: 0, phases: [{ run: 1e15 }] }));
-  } else if (name === 'periodic') {
+  } else if (name === 'bursts') {
     const run = parseDuration(take('run'), 'run');
     const sleep = parseDuration(take('sleep'), 'sleep');
     // Staggered starts so the tasks do not all wake at the same instant.
-    tasks = Array.from({ length: n }, (_, i) => ({ pid: i + 1, comm: `periodic${i}`, nice, arrival: Math.floor(((run + sleep) * i) / n), phases: [{ run }, { sleep }] }));
+    tasks = Array.from({ length: n }, (_, i) => ({ pid: i + 1, comm: `bursts${i}`, nice, arrival: Math.floor(((run + sleep) * i) / n), phases: [{ run }, { sleep }] }));
   } else {
-    throw new WorkloadError(`${spec}: unknown generator '${name}' (have: hogs, periodic)`);
+    throw new WorkloadError(`${spec}: unknown generator '${name}' (have: ${SIMPLE_GENERATORS.join(', ')})`);
   }
   for (const k of params.keys()) throw new WorkloadError(`${spec}: unknown parameter '${k}'`);
   return tasks;

@@ -116,7 +116,7 @@ describe('scx-sim inspect', () => {
 
 describe('scx-sim run', () => {
   it('simulates a BPF scheduler and prints a summary', () => {
-    const r = cli('run', '--scheduler', join(ROOT, 'schedulers/vtime.bpf.o'), '--workload', 'gen:periodic,n=6,run=3ms,sleep=2ms', '--cpus', '2', '--duration', '200ms');
+    const r = cli('run', '--scheduler', join(ROOT, 'schedulers/vtime.bpf.o'), '--workload', 'gen:bursts,n=6,run=3ms,sleep=2ms', '--cpus', '2', '--duration', '200ms');
     expect(r.code).toBe(0);
     expect(r.out).toContain('vtime.bpf.o on 1n:1l:2c:1t, 200.00 ms simulated');
     expect(r.out).toMatch(/callbacks: init 1, enable 6, select_cpu \d+/);
@@ -132,6 +132,6 @@ describe('scx-sim run', () => {
   it('reports a bad workload in one line', () => {
     const r = cli('run', '--scheduler', 'builtin:eevdf', '--workload', 'gen:nope,n=1');
     expect(r.code).toBe(1);
-    expect(r.err).toBe("scx-sim: gen:nope,n=1: unknown generator 'nope' (have: hogs, periodic)\n");
+    expect(r.err).toBe("scx-sim: gen:nope,n=1: unknown generator 'nope' (have: hogs, bursts, schbench, hackbench, server, build, mix, periodic, shell)\n");
   });
 });

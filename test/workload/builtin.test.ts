@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadWorkload, parseDuration } from '../../src/workload/builtin.ts';
+import { parseDuration } from '../../src/workload/builtin.ts';
+import { loadWorkload } from '../../src/workload/load.ts';
 
 describe('the interim workload language', () => {
   it('reads durations with units', () => {
@@ -15,10 +16,10 @@ describe('the interim workload language', () => {
       [1, -3, [{ run: 1e15 }]],
       [2, -3, [{ run: 1e15 }]],
     ]);
-    const p = loadWorkload('gen:periodic,n=4,run=3ms,sleep=1ms');
+    const p = loadWorkload('gen:bursts,n=4,run=3ms,sleep=1ms');
     expect(p.map((t) => t.arrival)).toEqual([0, 1e6, 2e6, 3e6]);
     expect(p[0].phases).toEqual([{ run: 3e6 }, { sleep: 1e6 }]);
-    expect(() => loadWorkload('gen:periodic,n=2,run=1ms')).toThrow('gen:periodic,n=2,run=1ms: missing sleep=');
+    expect(() => loadWorkload('gen:bursts,n=2,run=1ms')).toThrow('gen:bursts,n=2,run=1ms: missing sleep=');
     expect(() => loadWorkload('gen:hogs,n=2,speed=3')).toThrow("unknown parameter 'speed'");
   });
 
@@ -34,7 +35,7 @@ describe('the interim workload language', () => {
     writeFileSync(file, JSON.stringify([{ pid: 2, comm: 'x', policy: 'deadline', phases: [{ run: 100 }] }]));
     expect(() => loadWorkload(file)).toThrow(`${file}: [0].policy: expected one of normal, batch, idle, ext, fifo, rr, found "deadline"`);
     writeFileSync(file, JSON.stringify([{ pid: 1, comm: 'a', phases: [{ run: -5 }] }]));
-    expect(() => loadWorkload(file)).toThrow(`${file}: [0].phases[0]: expected {"run": ns} or {"sleep": ns} with a non-negative integer`);
+    expect(() => loadWorkload(file)).toThrow(`${file}: [0]: phases[0]: run: expected non-negative integer ns, found {"run":-5}`);
     writeFileSync(file, JSON.stringify([{ pid: 1, comm: 'a', phases: [{ run: 5 }], colour: 'red' }]));
     expect(() => loadWorkload(file)).toThrow(`${file}: [0].colour: unknown key`);
   });

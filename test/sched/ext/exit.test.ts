@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../../../src/sched/simulate.ts';
 import type { TsKernelApi, TsSchedulerDef } from '../../../src/sched/ext/ops.ts';
-import { loadWorkload } from '../../../src/workload/builtin.ts';
+import { loadWorkload } from '../../../src/workload/load.ts';
 import { readCString } from '../../../src/bpf/printf.ts';
 
 const MS = 1_000_000;

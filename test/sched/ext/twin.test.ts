@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { simulate } from '../../../src/sched/simulate.ts';
 import { tsFifo, tsVtime } from '../../../src/sched/ext/ts-schedulers.ts';
-import { loadWorkload } from '../../../src/workload/builtin.ts';
+import { loadWorkload } from '../../../src/workload/load.ts';
 
 describe('one policy written in C and in TypeScript', () => {
   for (const [name, make] of [
@@ -13,9 +13,9 @@ describe('one policy written in C and in TypeScript', () => {
   it(`gives identical schedules (${name})`, () => {
     const bytes = new Uint8Array(readFileSync(resolve(__dirname, `../../../schedulers/${name}.bpf.o`)));
     for (const [workload, topology] of [
-      ['gen:periodic,n=12,run=3ms,sleep=2ms', '4'],
+      ['gen:bursts,n=12,run=3ms,sleep=2ms', '4'],
       ['gen:hogs,n=5', '1n:1l:2c:2t'],
-      ['gen:periodic,n=7,run=1ms,sleep=3ms,nice=-4', '2n:2c:1t'],
+      ['gen:bursts,n=7,run=1ms,sleep=3ms,nice=-4', '2n:2c:1t'],
     ]) {
       // Mixed weights matter to vtime: give every other task nice -5.
       const tasks = loadWorkload(workload).map((t, i) => (i % 2 ? { ...t, nice: -5 } : t));
