@@ -247,7 +247,9 @@ export interface MachineOptions {
  * what became of it: 'queued' (preempted, still runnable), 'sleeping', 'exited' or 'idle'.
  */
 export type TraceEvent =
-  | { at: number; type: 'wakeup'; pid: number; cpu: number; class: 'rt' | 'fair' | 'ext' }
+  | { at: number; type: 'wakeup'; pid: number; cpu: number; class: 'rt' | 'fair' | 'ext'; by: number }
+  | { at: number; type: 'kick'; cpu: number; from: number; flags: number }
+  | { at: number; type: 'dsq'; dsq: string; depth: number }
   | { at: number; type: 'switch'; cpu: number; prev: number; prevState: string; next: number }
   | { at: number; type: 'migrate'; pid: number; from: number; to: number }
   | { at: number; type: 'exit'; pid: number }
@@ -358,9 +360,17 @@ export class Machine {
     this.onTaskExit = o.onTaskExit;
     this.progress = o.progress;
     this.trace = o.trace ? [] : undefined;
+    this.watch(this.global);
     this.fairSlice = baseSlice(topo.nrCpus);
     this.idle = new IdleTracker(topo);
     this.perf = new Int32Array(topo.nrCpus).fill(SCX_CPUPERF_ONE);
+  }
+
+  /** With the event log on, log a DSQ's depth whenever it changes. */
+  private watch(d: Dsq<Thread>): Dsq<Thread> {
+    const trace = this.trace;
+    if (trace) d.onChange = (x) => trace.push({ at: this.q.now, type: 'dsq', dsq: describeDsq(x.id), depth: x.length });
+    return d;
   }
 
   /** The machine as BPF programs see it (the loader's Machine). */
@@ -394,7 +404,7 @@ export class Machine {
     this.nrIdleCpus = this.topo.nrCpus;
     this.cpus = this.topo.cpus.map((c) => ({
       id: c.id,
-      local: new Dsq<Thread>(SCX_DSQ_LOCAL_ON | BigInt(c.id), true),
+      local: this.watch(new Dsq<Thread>(SCX_DSQ_LOCAL_ON | BigInt(c.id), true)),
       rq: new FairRunqueue(),
       rt: [],
       curr: undefined,
@@ -475,7 +485,7 @@ export class Machine {
         const key = dsqKey(c.hi(1), c.lo(1));
         if (c.hi(1) & DSQ_BUILTIN_HI) return -22;
         if (this.user.has(key)) return -17;
-        this.user.set(key, new Dsq<Thread>(c.u64(1), false));
+        this.user.set(key, this.watch(new Dsq<Thread>(c.u64(1), false)));
         return 0;
       },
       scx_bpf_destroy_dsq: (c) => {
@@ -755,7 +765,7 @@ export class Machine {
       case EV_WAKE: {
         const t = this.threads[a]!;
         const next = this.advance(t, false);
-        if (next === 'run') this.wake(t, false);
+        if (next === 'run') this.wake(t, false, this.q.b);
         else if (next === 'exit') this.exitTask(t);
         break;
       }
@@ -956,13 +966,13 @@ export class Machine {
         ev.tokens += p.count ?? 1;
         while (ev.tokens > 0 && ev.waiters.length > 0) {
           ev.tokens--;
-          this.q.schedule(this.q.now, EV_WAKE, ev.waiters.shift()!.slot);
+          this.q.schedule(this.q.now, EV_WAKE, ev.waiters.shift()!.slot, t.pid);
         }
         continue;
       }
       if ('broadcast' in p) {
         const ev = this.eventNamed(p.broadcast);
-        for (const w of ev.waiters) this.q.schedule(this.q.now, EV_WAKE, w.slot);
+        for (const w of ev.waiters) this.q.schedule(this.q.now, EV_WAKE, w.slot, t.pid);
         ev.waiters.length = 0;
         continue;
       }
@@ -1039,11 +1049,12 @@ export class Machine {
   }
 
   /** A task becomes runnable (created, or woken after a sleep). */
-  private wake(t: Thread, fork: boolean): void {
+  /** `by`: the pid of the task whose post or broadcast woke it (0: a timer, a sleep ending, a fork). */
+  private wake(t: Thread, fork: boolean, by = 0): void {
     t.state = 'queued';
     t.runnableSince = this.q.now;
     t.wokeAt = this.q.now;
-    this.trace?.push({ at: this.q.now, type: 'wakeup', pid: t.pid, cpu: t.cpu, class: CLASS_NAMES[t.cls] });
+    this.trace?.push({ at: this.q.now, type: 'wakeup', pid: t.pid, cpu: t.cpu, class: CLASS_NAMES[t.cls], by });
     if (t.cls === CLS_EXT) this.wakeExt(t, fork ? SCX_WAKE_FORK : SCX_WAKE_TTWU);
     else if (t.cls === CLS_FAIR) this.wakeFair(t, fork);
     else this.wakeRt(t);
@@ -1321,6 +1332,7 @@ export class Machine {
 
   private kick(cpu: number, flags: number): void {
     if (cpu < 0 || cpu >= this.topo.nrCpus) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `scx_bpf_kick_cpu: invalid CPU ${cpu}`);
+    this.trace?.push({ at: this.q.now, type: 'kick', cpu, from: this.ctxCpu, flags });
     const c = this.cpus[cpu];
     if (flags & SCX_KICK_IDLE && c.curr) return;
     if (flags & SCX_KICK_PREEMPT && c.curr && c.curr.cls === CLS_EXT) c.curr.task.sliceNs = 0;

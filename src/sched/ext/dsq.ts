@@ -91,6 +91,8 @@ export class Dsq<T extends Queued = Queued> {
    */
   private blocks: Block<T>[] = [];
   private count = 0;
+  /** Told the new length after every insert and removal (the event log's DSQ depths). */
+  onChange: ((dsq: Dsq<T>) => void) | undefined;
   private orderMode: DsqOrder = 'empty';
   /** Insertions so far. */
   seq = 0;
@@ -245,6 +247,7 @@ export class Dsq<T extends Queued = Queued> {
     }
     this.count++;
     task.dsq = this;
+    this.onChange?.(this);
     if (blk.t.length > BLOCK_MAX) {
       const half = blk.t.length >> 1;
       this.blocks.splice(b + 1, 0, { t: blk.t.splice(half), seq: blk.seq.splice(half), hi: blk.hi.splice(half), lo: blk.lo.splice(half) });
@@ -268,6 +271,7 @@ export class Dsq<T extends Queued = Queued> {
     if (blk.t.length === 0) this.blocks.splice(b, 1);
     this.count--;
     t.dsq = undefined;
+    this.onChange?.(this);
     return t;
   }
 }

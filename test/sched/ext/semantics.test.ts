@@ -459,13 +459,33 @@ describe('the event log', () => {
     });
     const sleeper: SimTask = { pid: 2, comm: 'waker', arrival: 0, phases: [{ sleep: 5 * MS }, { run: MS }], loops: 1 };
     const r = simulate({ scheduler: ts(make), tasks: [hog(1), sleeper], topology: '1', durationNs: 10 * MS, trace: true });
+    const local0 = (at: number, depth: number) => ({ at, type: 'dsq', dsq: 'SCX_DSQ_LOCAL_ON|0', depth });
     expect(r.trace).toEqual([
-      { at: 0, type: 'wakeup', pid: 1, cpu: 0, class: 'ext' },
+      { at: 0, type: 'wakeup', pid: 1, cpu: 0, class: 'ext', by: 0 },
+      // Inserted into CPU 0's local DSQ, then taken from it to run.
+      local0(0, 1),
+      local0(0, 0),
       { at: 0, type: 'switch', cpu: 0, prev: 0, prevState: 'idle', next: 1 },
-      { at: 5 * MS, type: 'wakeup', pid: 2, cpu: 0, class: 'ext' },
+      { at: 5 * MS, type: 'wakeup', pid: 2, cpu: 0, class: 'ext', by: 0 },
+      // The waker goes in with PREEMPT and out to run; the hog goes back in (enqueue with a
+      // zeroed slice) while the waker runs.
+      local0(5 * MS, 1),
+      local0(5 * MS, 0),
+      local0(5 * MS, 1),
       { at: 5 * MS, type: 'switch', cpu: 0, prev: 1, prevState: 'queued', next: 2 },
+      local0(6 * MS, 0),
       { at: 6 * MS, type: 'switch', cpu: 0, prev: 2, prevState: 'exited', next: 1 },
       { at: 6 * MS, type: 'exit', pid: 2 },
+    ]);
+    // A wake-up by a post names the poster; kicks are logged with who kicked.
+    const pair: SimTask[] = [
+      { pid: 5, comm: 'poster', arrival: 0, phases: [{ run: MS }, { post: 'e' }], loops: 1 },
+      { pid: 6, comm: 'waiter', arrival: 0, phases: [{ wait: 'e' }, { run: MS }], loops: 1 },
+    ];
+    const p = simulate({ scheduler: { kind: 'builtin:eevdf' }, tasks: pair, topology: '2', durationNs: 5 * MS, trace: true });
+    expect(p.trace!.filter((e) => e.type === 'wakeup')).toEqual([
+      { at: 0, type: 'wakeup', pid: 5, cpu: 1, class: 'fair', by: 0 },
+      { at: MS, type: 'wakeup', pid: 6, cpu: 0, class: 'fair', by: 5 },
     ]);
     // Without asking, no log is kept.
     expect(simulate({ scheduler: ts(make), tasks: [hog(1)], topology: '1', durationNs: MS }).trace).toBeUndefined();
