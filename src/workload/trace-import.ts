@@ -153,6 +153,8 @@ const EXPECTED_FIELDS: Record<string, string> = {
  * of older kernels) or as trace-cmd's plugin does (it has no '+': a preempted task is R).
  */
 const STATE = /^(?:R\+?|[SDTtXZPIKWxN](?:\|[SDTtXZPIKWxN])*)$/;
+/** A prev_state of a task that is gone: dead (X, x) or a zombie (Z). */
+const DEAD_STATE = /[XZx]/;
 
 interface LineBase {
   line: number;
@@ -176,13 +178,17 @@ function shown(text: string): string {
   return `'${oneLine.length > 100 ? `${oneLine.slice(0, 97)}...` : oneLine}'`;
 }
 
+const UTF8 = new TextEncoder();
+/** Text whose UTF-8 is one byte a character. */
+const ASCII = /^[\x00-\x7f]*$/;
+
 /** At most 15 UTF-8 bytes, cut at a character boundary, as the kernel keeps a comm. */
 function commOf(text: string): string {
-  const enc = new TextEncoder();
-  if (enc.encode(text).length <= MAX_COMM_BYTES) return text;
+  if (text.length <= MAX_COMM_BYTES && ASCII.test(text)) return text;
+  if (UTF8.encode(text).length <= MAX_COMM_BYTES) return text;
   let out = '';
   for (const ch of text) {
-    if (enc.encode(out + ch).length > MAX_COMM_BYTES) break;
+    if (UTF8.encode(out + ch).length > MAX_COMM_BYTES) break;
     out += ch;
   }
   return out;
@@ -198,6 +204,31 @@ interface Lines {
   maxCpu: number;
   headerCpus: number;
   hasWakeup: boolean;
+}
+
+/** Header lines: ftrace's `# entries-in-buffer/entries-written: 40/40   #P:2`, and trace-cmd report's own lines. */
+const HEADER_CPUS = /#P:(\d+)/;
+const REPORT_CPUS = /^cpus=(\d+)$/;
+const REPORT_EMPTY_CPU = /^CPU (\d+) is empty$/;
+const REPORT_SUBBUFFER = /^CPU:\d+ \[SUBBUFFER START\]$/;
+const REPORT_LOST = /^CPU:(\d+) \[(?:LOST (\d+) EVENTS|(\d+) EVENTS DROPPED|EVENTS DROPPED)\]$/;
+const TIMESTAMP = /^(\d+)\.(\d{6}|\d{9})$/;
+
+function pidNumber(file: string, n: number, digits: string, what: string): number {
+  const pid = Number(digits);
+  if (pid > MAX_PID) throw new WorkloadError(`${file}:${n}: ${what}: expected a pid from 0 to ${MAX_PID}, found ${digits}`);
+  return pid;
+}
+
+/** A pid in an event's fields that must name a task, not the idle task. */
+function taskPid(file: string, n: number, event: string, digits: string, what: string): number {
+  const pid = pidNumber(file, n, digits, `${event} ${what}`);
+  if (pid === 0) throw new WorkloadError(`${file}:${n}: ${event}: expected a task, found pid 0 (the idle task)`);
+  return pid;
+}
+
+function badFields(file: string, n: number, event: string, fields: string, expected: string): never {
+  throw new WorkloadError(`${file}:${n}: ${event}: expected ${expected}, found ${shown(fields)}`);
 }
 
 function readLines(text: string, file: string): Lines {
@@ -229,11 +260,6 @@ function readLines(text: string, file: string): Lines {
     if (cpu > maxCpu) maxCpu = cpu;
     return cpu;
   };
-  const pidNumber = (digits: string, n: number, what: string): number => {
-    const pid = Number(digits);
-    if (pid > MAX_PID) throw new WorkloadError(`${file}:${n}: ${what}: expected a pid from 0 to ${MAX_PID}, found ${digits}`);
-    return pid;
-  };
 
   for (let i = 0; i < lines.length; i++) {
     const n = i + 1;
@@ -245,31 +271,33 @@ function readLines(text: string, file: string): Lines {
     // Both tools right-align comms in 16 columns, so an event line never starts with '#' (a
     // task may be called '#1'); a comment always does.
     if (raw.startsWith('#')) {
-      // `# entries-in-buffer/entries-written: 40/40   #P:2` in ftrace's header.
-      const p = /#P:(\d+)/.exec(s);
+      const p = HEADER_CPUS.exec(s);
       if (p) headerCpus = Math.max(headerCpus, Math.min(Number(p[1]), MAX_CPU + 1));
       continue;
     }
-    const header = /^cpus=(\d+)$/.exec(s); // trace-cmd report's first line
-    if (header) {
-      headerCpus = Math.max(headerCpus, Math.min(Number(header[1]), MAX_CPU + 1));
-      continue;
-    }
-    const empty = /^CPU (\d+) is empty$/.exec(s); // trace-cmd report, a CPU without events
-    if (empty) {
-      cpuNumber(empty[1], n, 'empty CPU');
-      continue;
-    }
-    if (/^CPU:\d+ \[SUBBUFFER START\]$/.test(s)) continue; // trace-cmd report --debug
-    const lost = /^CPU:(\d+) \[(?:LOST (\d+) EVENTS|(\d+) EVENTS DROPPED|EVENTS DROPPED)\]$/.exec(s);
-    if (lost) {
-      const many = lost[2] ?? lost[3];
-      throw new WorkloadError(
-        `${file}:${n}: expected a complete trace, found ${many ? `${many} events` : 'events'} lost on CPU ${lost[1]}: the schedule cannot be rebuilt with gaps; record again with larger buffers (trace-cmd record -b, perf record -m)`,
-      );
+    // trace-cmd report's own lines (its first line, a CPU without events, --debug's sub-buffer
+    // starts, lost events) are whole lines beginning with 'cpus=' or 'CPU'.
+    if (s.startsWith('cpus=') || s.startsWith('CPU')) {
+      const header = REPORT_CPUS.exec(s);
+      if (header) {
+        headerCpus = Math.max(headerCpus, Math.min(Number(header[1]), MAX_CPU + 1));
+        continue;
+      }
+      const empty = REPORT_EMPTY_CPU.exec(s);
+      if (empty) {
+        cpuNumber(empty[1], n, 'empty CPU');
+        continue;
+      }
+      if (REPORT_SUBBUFFER.test(s)) continue;
+      const lost = REPORT_LOST.exec(s);
+      if (lost) {
+        const many = lost[2] ?? lost[3];
+        throw new WorkloadError(
+          `${file}:${n}: expected a complete trace, found ${many ? `${many} events` : 'events'} lost on CPU ${lost[1]}: the schedule cannot be rebuilt with gaps; record again with larger buffers (trace-cmd record -b, perf record -m)`,
+        );
+      }
     }
 
-    let m: RegExpExecArray | null;
     if (format === undefined) {
       const f = FTRACE_LINE.exec(raw);
       // ftrace event names have no subsystem; perf's always do (sched:sched_switch).
@@ -279,37 +307,48 @@ function readLines(text: string, file: string): Lines {
     }
     let comm: string, pidText: string, cpuText: string, lat: string | undefined, tsText: string, event: string, fields: string;
     if (format === 'ftrace') {
-      m = FTRACE_LINE.exec(raw);
+      const m = FTRACE_LINE.exec(raw);
       if (!m || m[6].includes(':')) throw new WorkloadError(`${file}:${n}: expected ${SHAPE.ftrace}, found ${shown(raw)}`);
-      [, comm, pidText, cpuText, lat, tsText, event] = m;
+      comm = m[1];
+      pidText = m[2];
+      cpuText = m[3];
+      lat = m[4];
+      tsText = m[5];
+      event = m[6];
       fields = (m[7] ?? '').trim();
     } else {
-      m = PERF_LINE.exec(raw);
+      const m = PERF_LINE.exec(raw);
       if (!m) throw new WorkloadError(`${file}:${n}: expected ${SHAPE.perf}, found ${shown(raw)}`);
       comm = m[1];
       pidText = m[3] ?? m[2]; // pid/tid: the task is the thread
-      [, , , , cpuText, tsText, event] = m;
+      cpuText = m[4];
+      tsText = m[5];
+      event = m[6];
       fields = (m[7] ?? '').trim();
       const colon = event.indexOf(':');
       if (colon > 0 && event.slice(0, colon) === 'sched') event = event.slice(colon + 1);
     }
     const cpu = cpuNumber(cpuText, n, 'CPU column');
-    const curPid = pidNumber(pidText, n, 'the line\'s task');
+    const curPid = pidNumber(file, n, pidText, 'the line\'s task');
 
-    if (tsText.startsWith('-')) throw new WorkloadError(`${file}:${n}: expected a timestamp of 0 or more seconds, found ${tsText}`);
-    const ts = /^(\d+)\.(\d{6}|\d{9})$/.exec(tsText);
-    if (!ts) {
-      throw new WorkloadError(`${file}:${n}: expected a timestamp in seconds with 6 or 9 decimals (the local, global, mono or boot trace clocks), found ${shown(tsText)}`);
+    // Lines of one timestamp come in runs: the text of the line before is checked already.
+    let at = lastAt;
+    if (tsText !== lastAtText) {
+      if (tsText.startsWith('-')) throw new WorkloadError(`${file}:${n}: expected a timestamp of 0 or more seconds, found ${tsText}`);
+      const ts = TIMESTAMP.exec(tsText);
+      if (!ts) {
+        throw new WorkloadError(`${file}:${n}: expected a timestamp in seconds with 6 or 9 decimals (the local, global, mono or boot trace clocks), found ${shown(tsText)}`);
+      }
+      at = Number(ts[1]) * 1e9 + Number(ts[2].padEnd(9, '0'));
+      if (!Number.isSafeInteger(at)) throw new WorkloadError(`${file}:${n}: expected a timestamp under 9007199 s, found ${tsText}`);
+      if (at < lastAt) {
+        throw new WorkloadError(`${file}:${n}: expected a timestamp at or after ${lastAtText} (line ${lastAtLine}), found ${tsText}: the lines are out of time order`);
+      }
+      if (firstAt < 0) firstAt = at;
+      lastAt = at;
+      lastAtText = tsText;
     }
-    const at = Number(ts[1]) * 1e9 + Number(ts[2].padEnd(9, '0'));
-    if (!Number.isSafeInteger(at)) throw new WorkloadError(`${file}:${n}: expected a timestamp under 9007199 s, found ${tsText}`);
-    if (at < lastAt) {
-      throw new WorkloadError(`${file}:${n}: expected a timestamp at or after ${lastAtText} (line ${lastAtLine}), found ${tsText}: the lines are out of time order`);
-    }
-    if (firstAt < 0) firstAt = at;
-    lastAt = at;
     lastAtLine = n;
-    lastAtText = tsText;
     counts[event] = (counts[event] ?? 0) + 1;
 
     if (!SCHED_EVENTS.has(event)) {
@@ -320,44 +359,38 @@ function readLines(text: string, file: string): Lines {
       }
       continue;
     }
-    const base: LineBase = { line: n, at, cpu, curPid, curComm: comm, irq: lat === undefined ? undefined : 'hHszZ'.includes(lat[2]) };
-    const bad = (expected: string): never => {
-      throw new WorkloadError(`${file}:${n}: ${event}: expected ${expected}, found ${shown(fields)}`);
-    };
-    const taskPid = (digits: string, what: string): number => {
-      const pid = pidNumber(digits, n, `${event} ${what}`);
-      if (pid === 0) throw new WorkloadError(`${file}:${n}: ${event}: expected a task, found pid 0 (the idle task)`);
-      return pid;
-    };
+    const irq = lat === undefined ? undefined : 'hHszZ'.includes(lat[2]);
     if (event === 'sched_switch') {
-      const f = SWITCH_KERNEL.exec(fields) ?? SWITCH_PLUGIN.exec(fields) ?? bad(EXPECTED_FIELDS.sched_switch);
+      const f = SWITCH_KERNEL.exec(fields) ?? SWITCH_PLUGIN.exec(fields) ?? badFields(file, n, event, fields, EXPECTED_FIELDS.sched_switch);
       const prevState = f[4];
       if (!STATE.test(prevState)) {
         throw new WorkloadError(`${file}:${n}: sched_switch: expected prev_state R, R+ or the letters S D T t X Z P I (K W x N on old kernels) joined by '|', found ${shown(prevState)}`);
       }
-      const prevPid = pidNumber(f[2], n, 'sched_switch prev_pid');
-      const nextPid = pidNumber(f[6], n, 'sched_switch next_pid');
+      const prevPid = pidNumber(file, n, f[2], 'sched_switch prev_pid');
+      const nextPid = pidNumber(file, n, f[6], 'sched_switch next_pid');
       // The kernel fires sched_switch in the context of the task leaving the CPU.
       if (prevPid !== curPid) throw new WorkloadError(`${file}:${n}: sched_switch: expected the line's task (pid ${curPid}) to be the one switching out, found prev_pid=${prevPid}`);
       if (prevPid === nextPid) throw new WorkloadError(`${file}:${n}: sched_switch: expected different prev_pid and next_pid, found ${prevPid} for both`);
-      events.push({ ...base, kind: 'switch', prevPid, prevComm: f[1], prevState, nextPid, nextComm: f[5] });
+      events.push({ line: n, at, cpu, curPid, curComm: comm, irq, kind: 'switch', prevPid, prevComm: f[1], prevState, nextPid, nextComm: f[5] });
     } else if (event === 'sched_wakeup' || event === 'sched_waking' || event === 'sched_wakeup_new') {
-      const f = WAKE_KERNEL.exec(fields) ?? WAKE_PLUGIN.exec(fields) ?? bad(EXPECTED_FIELDS.wake);
+      const f = WAKE_KERNEL.exec(fields) ?? WAKE_PLUGIN.exec(fields) ?? badFields(file, n, event, fields, EXPECTED_FIELDS.wake);
       if (f[5] !== undefined) cpuNumber(f[5], n, `${event} target_cpu`);
       const kind = event === 'sched_wakeup' ? 'wakeup' : event === 'sched_waking' ? 'waking' : 'wakeup_new';
       if (kind === 'wakeup') hasWakeup = true;
-      events.push({ ...base, kind, name: event, pid: taskPid(f[2], 'pid'), comm: f[1], success: f[4] !== '0' });
+      const pid = taskPid(file, n, event, f[2], 'pid');
+      events.push({ line: n, at, cpu, curPid, curComm: comm, irq, kind, name: event, pid, comm: f[1], success: f[4] !== '0' });
     } else if (event === 'sched_process_exit') {
-      const f = EXIT_KERNEL.exec(fields) ?? bad(EXPECTED_FIELDS.sched_process_exit);
-      const pid = taskPid(f[2], 'pid');
+      const f = EXIT_KERNEL.exec(fields) ?? badFields(file, n, event, fields, EXPECTED_FIELDS.sched_process_exit);
+      const pid = taskPid(file, n, event, f[2], 'pid');
       // do_exit() fires it for current.
       if (pid !== curPid) throw new WorkloadError(`${file}:${n}: sched_process_exit: expected the line's task (pid ${curPid}) to be the one exiting, found pid=${pid}`);
-      events.push({ ...base, kind: 'exit', pid, comm: f[1] });
+      events.push({ line: n, at, cpu, curPid, curComm: comm, irq, kind: 'exit', pid, comm: f[1] });
     } else {
-      const f = MIGRATE_KERNEL.exec(fields) ?? bad(EXPECTED_FIELDS.sched_migrate_task);
+      const f = MIGRATE_KERNEL.exec(fields) ?? badFields(file, n, event, fields, EXPECTED_FIELDS.sched_migrate_task);
       cpuNumber(f[4], n, 'sched_migrate_task orig_cpu');
       cpuNumber(f[5], n, 'sched_migrate_task dest_cpu');
-      events.push({ ...base, kind: 'migrate', pid: taskPid(f[2], 'pid'), comm: f[1] });
+      const pid = taskPid(file, n, event, f[2], 'pid');
+      events.push({ line: n, at, cpu, curPid, curComm: comm, irq, kind: 'migrate', pid, comm: f[1] });
     }
   }
 
@@ -592,7 +625,7 @@ class Rebuild {
       const t = this.onCpu(ev, ev.prevPid, ev.prevComm, true);
       this.endBurst(t, ev.at);
       t.line = ev.line;
-      if (t.exiting || /[XZx]/.test(ev.prevState)) {
+      if (t.exiting || DEAD_STATE.test(ev.prevState)) {
         this.flushRun(t);
         t.state = 'exited';
       } else if (ev.prevState.startsWith('R')) {
@@ -689,6 +722,10 @@ class Rebuild {
   }
 }
 
+function pushRun(out: Phase[], ns: number): void {
+  if (ns > 0) out.push({ run: ns });
+}
+
 /**
  * The phases of a rebuilt task. Unused posts go and the runs around them merge. A burst or a
  * sleep that the clock's resolution shows as 0 is kept as 1 ns, because the machine skips
@@ -696,19 +733,10 @@ class Rebuild {
  */
 function finish(t: Tk, spanEnd: number): Phase[] {
   const out: Phase[] = [];
+  // The run not yet written out; the CPU time and switch-ins of the runs since the last sleep.
   let pending = 0;
   let groupNs = 0;
   let groupObserved = false;
-  const flush = () => {
-    if (pending > 0) out.push({ run: pending });
-    pending = 0;
-  };
-  const closeGroup = () => {
-    if (groupObserved && groupNs === 0) pending = 1;
-    flush();
-    groupNs = 0;
-    groupObserved = false;
-  };
   for (const p of t.pieces) {
     if ('run' in p) {
       pending += p.run;
@@ -716,19 +744,27 @@ function finish(t: Tk, spanEnd: number): Phase[] {
       groupObserved ||= p.observed;
     } else if ('post' in p) {
       if (!p.post.used) continue;
-      flush();
+      pushRun(out, pending);
+      pending = 0;
       out.push({ post: p.post.key });
     } else {
-      closeGroup();
+      if (groupObserved && groupNs === 0) pending = 1;
+      pushRun(out, pending);
+      pending = 0;
+      groupNs = 0;
+      groupObserved = false;
       out.push(p.edge?.used ? { wait: p.edge.key } : { sleep: Math.max(1, p.sleep) });
     }
   }
-  closeGroup();
+  if (groupObserved && groupNs === 0) pending = 1;
+  pushRun(out, pending);
   // Seen, but it neither ran nor slept within the trace (it was still waiting for a CPU at the
   // end): kept so that it appears in the records, asleep, using nothing.
   if (out.length === 0) out.push({ sleep: Math.max(1, spanEnd - t.arrival) });
   return out;
 }
+
+const NO_GROUP: readonly TraceEvent[] = [];
 
 export function parseTrace(text: string, file: string, options: TraceOptions = {}): TraceImport {
   const lines = readLines(text, file);
@@ -739,7 +775,7 @@ export function parseTrace(text: string, file: string, options: TraceOptions = {
     while (j < evs.length && evs[j].at === evs[i].at) j++;
     if (j - i === 1 || j - i > MAX_TIE_GROUP) {
       for (let k = i; k < j; k++) {
-        const p = r.problem(evs[k], []);
+        const p = r.problem(evs[k], NO_GROUP);
         if (p && !p.soft) throw new WorkloadError(p.message);
         r.apply(evs[k]);
       }
@@ -767,10 +803,10 @@ export function parseTrace(text: string, file: string, options: TraceOptions = {
  * Lines with one timestamp, from different CPUs, may be printed in an order that is not the
  * order they happened in (the clock's resolution is 1 us in most traces). They are applied in
  * file order where that is consistent; a line that contradicts the state waits for the others.
- * Only when none can go does the first contradiction become the error.
+ * Only when none can go does the first contradiction become the error. `left` is the group's
+ * own copy: applied lines are taken out of it.
  */
-function applyGroup(r: Rebuild, group: TraceEvent[]): void {
-  const left = [...group];
+function applyGroup(r: Rebuild, left: TraceEvent[]): void {
   while (left.length > 0) {
     let k = left.findIndex((ev) => r.problem(ev, left) === undefined);
     if (k < 0) k = left.findIndex((ev) => r.problem(ev, left)?.soft === true);
