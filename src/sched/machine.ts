@@ -39,7 +39,7 @@ import { Rng } from './random.ts';
 import { checkTask, type ChildTask, type CpuRecord, type Phase, type Policy, type SimTask, type TaskRecord, type TaskSource } from './spec.ts';
 import { SCHED_BATCH, SCHED_EXT, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RR, TaskTable, type Task } from './task.ts';
 import type { Topology } from './topology.ts';
-import { niceToWeight } from './weights.ts';
+import { WEIGHT_IDLEPRIO, niceToWeight } from './weights.ts';
 import { checkKfuncContext, type KernelFlavour } from './ext/context.ts';
 import {
   Dsq,
@@ -138,6 +138,7 @@ class Thread {
   /** Periodic timer state: activations so far and the nominal time of the current one. */
   activations = 0;
   activation = 0;
+  runtimeAtActivation = 0;
   /** Consecutive yields with no work between them (a program that only yields is an error). */
   idleYields = 0;
   remaining = 0;
@@ -167,7 +168,9 @@ class Thread {
     readonly record: TaskRecord,
     fairSlice: number,
   ) {
-    const entity: ThreadEntity = { id: spec.pid, weight: niceToWeight(spec.nice ?? 0), vruntime: 0, deadline: 0, vlag: 0, slice: fairSlice, thread: this };
+    // SCHED_IDLE tasks weigh WEIGHT_IDLEPRIO whatever their nice, as in the kernel.
+    const weight = spec.policy === 'idle' ? WEIGHT_IDLEPRIO : niceToWeight(spec.nice ?? 0);
+    const entity: ThreadEntity = { id: spec.pid, weight, vruntime: 0, deadline: 0, vlag: 0, slice: fairSlice, thread: this };
     this.entity = entity;
     this.rtPrio = spec.rtPriority ?? 0;
     this.frames = [{ phases: spec.phases, index: 0, left: spec.loops ?? Infinity }];
@@ -694,6 +697,8 @@ export class Machine {
       const positions = new Map<SimTask, number>();
       order.forEach((i) => positions.set(specs[i], i));
       this.recordIndex = (spec) => positions.get(spec)!;
+      // Forked children take pids above every pid of the input, so no later arrival clashes.
+      for (const s of specs) if (s.pid > this.maxPid) this.maxPid = s.pid;
     } else {
       this.source = input as TaskSource;
       this.recordIndex = () => this.nextSpecIndex++;
@@ -979,10 +984,12 @@ export class Machine {
       if ('timer' in p) {
         // Activations fall on the task's arrival + k * period; the deadline counts from each
         // activation's nominal time, so a late start eats into it.
-        if (p.deadline !== undefined) {
+        // An activation is judged only if it did work (a program may start with its timer).
+        if (p.deadline !== undefined && t.record.runtime > t.runtimeAtActivation) {
           t.record.deadlineChecks++;
           if (this.q.now > t.activation + p.deadline) t.record.deadlineMisses++;
         }
+        t.runtimeAtActivation = t.record.runtime;
         t.activations++;
         t.activation = t.record.arrival + t.activations * p.timer;
         if (t.activation <= this.q.now) continue; // overran the period: go straight on
@@ -1031,7 +1038,7 @@ export class Machine {
   private changeNice(t: Thread, nice: number): void {
     if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new SimError(`task ${t.pid}: nice ${nice}: expected an integer from -20 to 19`);
     t.task.setNice(nice);
-    t.entity.weight = niceToWeight(nice);
+    if (t.spec.policy !== 'idle') t.entity.weight = niceToWeight(nice);
     if (t.cls === CLS_EXT && this.hasCb.set_weight) this.callback('set_weight', t.cpu, t, t.task.addr, t.task.weight);
   }
 
