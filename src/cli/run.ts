@@ -7,6 +7,7 @@ import { parseDuration } from '../workload/builtin.ts';
 import { openWorkload } from '../workload/load.ts';
 import { ExitStatus } from './exit.ts';
 import { writeFileAtomic } from '../util/fs.ts';
+import { perfettoJson } from '../harness/perfetto.ts';
 
 interface Args {
   scheduler: string;
@@ -18,6 +19,7 @@ interface Args {
   seed: number;
   hz: number;
   trace?: string;
+  events?: string;
   json: boolean;
 }
 
@@ -36,7 +38,8 @@ export const runCommand: CommandModule<object, Args> = {
       .option('engine', { choices: ENGINES, default: DEFAULT_ENGINE, describe: 'BPF execution engine' })
       .option('seed', { type: 'number', default: 1, describe: 'seed of the run (bpf_get_prandom_u32)' })
       .option('hz', { type: 'number', default: 1000, describe: 'tick frequency' })
-      .option('trace', { type: 'string', describe: 'write the event log (wake-ups, switches, migrations, exits) as JSON to this file' })
+      .option('trace', { type: 'string', describe: 'write the schedule as a Perfetto / Chrome trace-event JSON file (open it in ui.perfetto.dev)' })
+      .option('events', { type: 'string', describe: 'write the raw event log (wake-ups, switches, migrations, exits, kicks, DSQ depths) as JSON' })
       .option('json', { type: 'boolean', default: false })
       .example('$0 run --scheduler schedulers/vtime.bpf.o --workload gen:bursts,n=16,run=3ms,sleep=2ms --cpus 4 --duration 2s', '')
       .example('$0 run --scheduler builtin:eevdf --workload gen:hogs,n=4 --topology laptop', ''),
@@ -53,10 +56,11 @@ export const runCommand: CommandModule<object, Args> = {
       engine: args.engine,
       seed: args.seed,
       hz: args.hz,
-      trace: args.trace !== undefined,
+      trace: args.trace !== undefined || args.events !== undefined,
     });
-    if (args.trace !== undefined) {
-      writeFileAtomic(args.trace, JSON.stringify(r.trace) + '\n');
+    if (r.trace) {
+      if (args.trace !== undefined) writeFileAtomic(args.trace, perfettoJson({ ...r, trace: r.trace }));
+      if (args.events !== undefined) writeFileAtomic(args.events, JSON.stringify(r.trace) + '\n');
       delete r.trace;
     }
     if (args.json) {
