@@ -10,10 +10,16 @@ import { demoCommand } from './demo.ts';
 import { inspectCommand } from './inspect.ts';
 import { runCommand } from './run.ts';
 import { workloadCommand } from './workload.ts';
+import { suiteCommand } from './suite.ts';
 import { ExitStatus } from './exit.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
+  // Piped into `head` and the like: stop quietly when the reader has gone.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const parser: Argv = yargs(argv)
     .scriptName('scx-sim')
     .usage('$0 <command> [options]\n\nSimulate and benchmark sched_ext BPF schedulers.')
@@ -23,6 +29,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(disasmCommand)
     .command(runCommand)
     .command(workloadCommand)
+    .command(suiteCommand)
     .command(inspectCommand)
     .command(demoCommand)
     .demandCommand(1, 'give a command')

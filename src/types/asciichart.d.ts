@@ -7,6 +7,15 @@ declare module 'asciichart' {
     offset?: number;
     padding?: string;
     format?: (value: number, index: number) => string;
+    /** ANSI colour codes, one per series. */
+    colors?: string[];
   }
+  export const blue: string;
+  export const green: string;
+  export const red: string;
+  export const magenta: string;
+  export const cyan: string;
+  export const yellow: string;
+  export const reset: string;
   export function plot(series: number[] | number[][], config?: PlotConfig): string;
 }
