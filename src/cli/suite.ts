@@ -39,7 +39,7 @@ const runSuiteCommand: CommandModule<object, RunArgs> = {
         } else process.stderr.write(`run ${done}/${total} ${o.id} ${o.status}${o.error ? `: ${o.error}` : ''}\n`);
       },
     });
-    writeResults(out, outcomes);
+    writeResults(out, suite, outcomes);
     process.stdout.write(terminalReport(suite, outcomes, process.stdout.isTTY === true));
     process.stdout.write(`\nresults in ${out}\n`);
     const failed = outcomes.filter((o) => o.status === 'error').length;

@@ -3,13 +3,14 @@
  * the results. Each run is a pure function of its spec, and outcomes are stored by run index, so
  * the results are byte-identical whatever the number of workers and whatever order runs finish.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import { writeFileAtomic } from '../util/fs.ts';
 import { METRIC_DEFINITIONS, type Metrics } from './metrics.ts';
 import { runOne, type RunOutcome } from './run-one.ts';
-import type { RunSpec } from './suite.ts';
+import { expandSuite, type RunSpec, type Suite } from './suite.ts';
+import { ScxError } from '../util/errors.ts';
 
 export interface RunnerOptions {
   jobs: number;
@@ -58,9 +59,29 @@ export function resultsCsv(outcomes: readonly RunOutcome[]): string {
   return rows.join('\n') + '\n';
 }
 
-/** results.csv and runs/<id>.json in `dir`, every file written atomically. */
-export function writeResults(dir: string, outcomes: readonly RunOutcome[]): void {
+/**
+ * A results folder: suite.json (the suite as run), runs/<id>.json (each run's outcome with all
+ * its metrics) and results.csv (one row per run), every file written atomically. Reports and
+ * comparisons are made from these files alone.
+ */
+export function writeResults(dir: string, suite: Suite, outcomes: readonly RunOutcome[]): void {
   mkdirSync(join(dir, 'runs'), { recursive: true });
+  writeFileAtomic(join(dir, 'suite.json'), JSON.stringify(suite, null, 2) + '\n');
   for (const o of outcomes) writeFileAtomic(join(dir, 'runs', `${o.id}.json`), JSON.stringify(o, null, 2) + '\n');
   writeFileAtomic(join(dir, 'results.csv'), resultsCsv(outcomes));
+}
+
+/** Read a results folder back. */
+export function readResults(dir: string): { suite: Suite; outcomes: RunOutcome[] } {
+  const read = (file: string): unknown => {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new ScxError(`${file}: ${code === 'ENOENT' ? 'no such file (is this a results folder?)' : `unreadable (${(e as Error).message})`}`);
+    }
+  };
+  const suite = read(join(dir, 'suite.json')) as Suite;
+  const outcomes = expandSuite(suite).map((r) => read(join(dir, 'runs', `${r.id}.json`)) as RunOutcome);
+  return { suite, outcomes };
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expandSuite, loadSuite } from '../../src/harness/suite.ts';
-import { resultsCsv, runAll, writeResults } from '../../src/harness/runner.ts';
+import { readResults, resultsCsv, runAll, writeResults } from '../../src/harness/runner.ts';
 import { terminalReport } from '../../src/harness/report.ts';
 
 const ROOT = resolve(__dirname, '../..');
@@ -39,8 +39,9 @@ describe('the suite runner', () => {
     expect(server[0].metrics!.wakeupLatencyMeanNs).not.toBe(server[1].metrics!.wakeupLatencyMeanNs);
 
     const out = join(dir, 'results');
-    writeResults(out, one);
+    writeResults(out, suite, one);
     expect(readFileSync(join(out, 'results.csv'), 'utf8')).toBe(resultsCsv(one));
+    expect(readResults(out)).toEqual({ suite: JSON.parse(JSON.stringify(suite)), outcomes: JSON.parse(JSON.stringify(one)) });
     expect(readdirSync(join(out, 'runs'))).toHaveLength(48);
     const csv = resultsCsv(one).split('\n');
     expect(csv[0].startsWith('index,id,scheduler,workload,topology,seed,durationNs,status,error,durationNs,cpus,tasks')).toBe(true);
