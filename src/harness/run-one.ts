@@ -19,8 +19,11 @@ export interface RunOutcome {
   topology: string;
   seed: number;
   durationNs: number;
-  /** ok: the run completed; aborted: completed, but the sched_ext scheduler was aborted on the way; error: no result. */
-  status: 'ok' | 'aborted' | 'error';
+  /**
+   * ok: the run completed; aborted: completed, but the sched_ext scheduler was aborted on the
+   * way; error: no result (see `error`); not run: the suite was stopped or sharded before it.
+   */
+  status: 'ok' | 'aborted' | 'error' | 'not run';
   error?: string;
   metrics?: Metrics;
 }
