@@ -11,6 +11,8 @@ import { inspectCommand } from './inspect.ts';
 import { runCommand } from './run.ts';
 import { workloadCommand } from './workload.ts';
 import { suiteCommand } from './suite.ts';
+import { reportCommand } from './report.ts';
+import { compareCommand } from './compare.ts';
 import { ExitStatus } from './exit.ts';
 
 export async function main(argv: string[]): Promise<number> {
@@ -30,6 +32,8 @@ export async function main(argv: string[]): Promise<number> {
     .command(runCommand)
     .command(workloadCommand)
     .command(suiteCommand)
+    .command(reportCommand)
+    .command(compareCommand)
     .command(inspectCommand)
     .command(demoCommand)
     .demandCommand(1, 'give a command')

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { expandSuite, loadSuite, type RunSpec } from '../harness/suite.ts';
 import { mergeShards, notRun, runAll, writeResults } from '../harness/runner.ts';
 import { terminalReport } from '../harness/report.ts';
+import { writeReports } from '../harness/html-report.ts';
 import type { RunOutcome } from '../harness/run-one.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { ScxError } from '../util/errors.ts';
@@ -98,8 +99,11 @@ const runSuiteCommand: CommandModule<object, RunArgs> = {
       process.off('SIGINT', onSigint);
     }
     const missing = whole.filter((o) => o.status === 'not run').length;
-    if (missing === 0) process.stdout.write(terminalReport(suite, whole, process.stdout.isTTY === true));
-    process.stdout.write(`\nresults in ${out}\n`);
+    if (missing === 0) {
+      process.stdout.write(terminalReport(suite, whole, process.stdout.isTTY === true));
+      await writeReports(out, suite, whole);
+    }
+    process.stdout.write(`\nresults in ${out}${missing === 0 ? ` (report.html, report.md)` : ''}\n`);
     const failed = whole.filter((o) => o.status === 'error').length;
     if (failed) process.stderr.write(`scx-sim: ${failed} of ${whole.length} runs failed; their rows in results.csv say why\n`);
     if (missing) {
