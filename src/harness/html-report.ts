@@ -338,6 +338,51 @@ function perCpuSpec(subtitle: string[], rows: readonly Row[]): TopLevelSpec | st
 }
 
 /**
+ * CPU utilisation over the run, one line per scheduler: each run's timeline (stretches between
+ * progress samples, which fall on events, not exactly on the grid) is spread onto a grid of
+ * TIMELINE_CELLS equal cells by overlap, then averaged over the seeds.
+ */
+const TIMELINE_CELLS = 20;
+function timelineSpec(subtitle: string[], rows: readonly Row[], durationNs: number): TopLevelSpec | string {
+  const values: { series: string; ms: number; busy: number }[] = [];
+  const cell = durationNs / TIMELINE_CELLS;
+  for (const row of rows) {
+    const lines = row.runs.map((o) => o.utilisationOverTime).filter((l): l is [number, number][] => l !== undefined && l.length > 0);
+    if (lines.length === 0) continue;
+    for (let k = 0; k < TIMELINE_CELLS; k++) {
+      const lo = k * cell;
+      const hi = lo + cell;
+      let sum = 0;
+      for (const line of lines) {
+        let start = 0;
+        let acc = 0;
+        for (const [end, u] of line) {
+          acc += u * Math.max(0, Math.min(end, hi) - Math.max(start, lo));
+          start = end;
+        }
+        sum += acc / cell;
+      }
+      values.push({ series: row.series, ms: round6((hi / 1e6)), busy: round6((100 * sum) / lines.length) });
+    }
+  }
+  if (values.length === 0) return 'no run has a timeline';
+  if (!values.some((v) => v.busy > 0)) return 'no CPU was busy in any run';
+  return {
+    title: { text: 'CPU utilisation over time', subtitle },
+    data: { values },
+    width: 360,
+    height: 200,
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'ms', type: 'quantitative', title: 'simulated time, ms (end of each twentieth)' },
+      y: { field: 'busy', type: 'quantitative', title: 'busy % of all CPUs', scale: { domain: [0, 100] } },
+      color: { field: 'series', type: 'nominal', scale: colourScale(rows, new Set(values.map((v) => v.series))), legend: { title: null, orient: 'bottom', columns: 4 } },
+    },
+    config: CONFIG,
+  } as TopLevelSpec;
+}
+
+/**
  * A bar chart of one metric, or why there is none: no scheduler has a value (`noValue`), or every
  * value is 0 (`allZero`). Bars of height 0 would be a chart that draws nothing.
  */
@@ -394,6 +439,7 @@ async function chartsOf(suite: Suite, g: Group): Promise<Chart[]> {
     ['fairness', 'fairness', metricBars("fairness (Jain's index)", subtitle, 'Jain index (1 = fair)', g.rows, 'fairnessJain', 1, 'no task was runnable throughout (fairness applies to none)', 'every index is 0')],
     ['utilisation', 'CPU utilisation', metricBars('CPU utilisation', subtitle, 'busy % of all CPUs', g.rows, 'utilisation', 100, 'no run has a result', 'no CPU was busy in any run')],
     ['utilisation-per-cpu', 'utilisation per CPU', perCpuSpec(heatSubtitle, g.rows)],
+    ['utilisation-over-time', 'CPU utilisation over time', timelineSpec(heatSubtitle, g.rows, suite.durationNs)],
     ['overhead', 'scheduler overhead', metricBars('scheduler overhead', subtitle, 'BPF instructions per event', g.rows, 'bpfInsnsPerEvent', 1, 'no BPF scheduler ran (builtin schedulers execute no BPF)', 'the BPF schedulers executed no instructions')],
   ];
   const charts: Chart[] = [];

@@ -106,6 +106,13 @@ export class LatencyStats {
     return this.max;
   }
 
+  /** The non-empty buckets, as [low, high, count] with values in [low, high) ns. */
+  histogram(): [number, number, number][] {
+    const out: [number, number, number][] = [];
+    for (let i = 0; i < this.buckets.length; i++) if (this.buckets[i]) out.push([...bucketRange(i), this.buckets[i]]);
+    return out;
+  }
+
   summary(): LatencySummary {
     return { count: this.count, mean: this.mean, min: this.count ? this.min : 0, max: this.max, p50: this.quantile(0.5), p90: this.quantile(0.9), p99: this.quantile(0.99) };
   }

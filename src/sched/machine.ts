@@ -239,8 +239,8 @@ export interface MachineOptions {
   checkInvariants?: boolean;
   /** Receives the record of each task when it exits; such records are not kept in the result. */
   onTaskExit?: (record: TaskRecord) => void;
-  /** Called every `everyNs` of simulated time (progress bars, memory probes). */
-  progress?: { everyNs: number; report: (nowNs: number) => void };
+  /** Called every `everyNs` of simulated time (progress bars, memory probes, timelines). */
+  progress?: { everyNs: number; report: (nowNs: number, busyNs: number) => void };
   /** Keep the event log (wake-ups, switches, migrations, exits, the scheduler's exit). */
   trace?: boolean;
 }
@@ -720,8 +720,8 @@ export class Machine {
       // The run covers [0, duration): an event at the end instant is not part of it.
       if (q.now >= durationNs) break;
       if (q.now >= nextProgress) {
-        this.progress!.report(q.now);
-        nextProgress += this.progress!.everyNs;
+        this.progress!.report(q.now, this.busyNow());
+        while (nextProgress <= q.now) nextProgress += this.progress!.everyNs;
       }
       this.events++;
       try {
@@ -761,6 +761,13 @@ export class Machine {
   }
 
   private recordIndex: (spec: SimTask) => number = () => 0;
+
+  /** CPU time used on all CPUs up to now (running tasks charged to now, without charging them). */
+  private busyNow(): number {
+    let busy = 0;
+    for (const c of this.cpus) busy += c.record.busy + (c.curr ? this.q.now - c.since : 0);
+    return busy;
+  }
 
   private handle(kind: number, a: number): void {
     switch (kind) {

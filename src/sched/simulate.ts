@@ -39,8 +39,8 @@ export interface SimulateOptions {
   checkInvariants?: boolean;
   /** Receives each exited task's record, which is then left out of `tasks` (long open runs). */
   onTaskExit?: (record: TaskRecord) => void;
-  /** Called every `everyNs` of simulated time. */
-  progress?: { everyNs: number; report: (nowNs: number) => void };
+  /** Called every `everyNs` of simulated time, with the CPU time used so far on all CPUs. */
+  progress?: { everyNs: number; report: (nowNs: number, busyNs: number) => void };
   /** Keep and return the event log. */
   trace?: boolean;
   /**

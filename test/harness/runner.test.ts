@@ -38,6 +38,20 @@ describe('the suite runner', () => {
     const server = one.filter((o) => o.workload.startsWith('gen:server') && o.scheduler === 'builtin:eevdf' && o.topology === '2');
     expect(server[0].metrics!.wakeupLatencyMeanNs).not.toBe(server[1].metrics!.wakeupLatencyMeanNs);
 
+    // Each run's latency histogram holds every wake-up, and its utilisation timeline averages
+    // (weighted by stretch) to the run's utilisation.
+    for (const o of one.filter((x) => x.metrics)) {
+      expect(o.latencyHistogram!.reduce((n, [, , c]) => n + c, 0)).toBe(o.metrics!.wakeups);
+      let start = 0;
+      let weighted = 0;
+      for (const [end, u] of o.utilisationOverTime!) {
+        weighted += u * (end - start);
+        start = end;
+      }
+      expect(start).toBe(o.durationNs);
+      expect(weighted / o.durationNs).toBeCloseTo(o.metrics!.utilisation, 9);
+    }
+
     const out = join(dir, 'results');
     writeResults(out, suite, one);
     expect(readFileSync(join(out, 'results.csv'), 'utf8')).toBe(resultsCsv(one));
