@@ -10,7 +10,7 @@ import { demoCommand } from './demo.ts';
 import { inspectCommand } from './inspect.ts';
 import { runCommand } from './run.ts';
 import { workloadCommand } from './workload.ts';
-import { suiteCommand } from './suite.ts';
+import { mergeCommand, suiteCommand } from './suite.ts';
 import { reportCommand } from './report.ts';
 import { compareCommand } from './compare.ts';
 import { ExitStatus } from './exit.ts';
@@ -32,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(runCommand)
     .command(workloadCommand)
     .command(suiteCommand)
+    .command(mergeCommand)
     .command(reportCommand)
     .command(compareCommand)
     .command(inspectCommand)

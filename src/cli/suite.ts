@@ -120,7 +120,7 @@ interface MergeArgs {
   dirs: string[];
 }
 
-const mergeCommand: CommandModule<object, MergeArgs> = {
+export const mergeCommand: CommandModule<object, MergeArgs> = {
   command: 'merge <out> <dirs..>',
   describe: 'combine the results folders of shards of one suite into one',
   builder: (y) =>
