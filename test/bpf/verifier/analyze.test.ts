@@ -1,0 +1,355 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { assemble } from '../../../src/bpf/asm.ts';
+import { constHelper, helperTable } from '../../../src/bpf/helpers.ts';
+import { HelperId } from '../../../src/bpf/kernel-helpers.ts';
+import { CONFORMANCE_HELPERS, caseProgram, listDataFiles, parseConformance } from '../../../src/bpf/conformance.ts';
+import { analyze, fastConst, type AnalyzeOptions, type AnalyzeResult } from '../../../src/bpf/verifier/analyze.ts';
+import { Scalar } from '../../../src/bpf/verifier/scalar.ts';
+
+const run = (src: string, options?: AnalyzeOptions): AnalyzeResult => analyze(assemble(src), options);
+const accepts = (src: string, options?: AnalyzeOptions): number => {
+  const r = run(src, options);
+  if (!r.ok) throw new Error(`expected acceptance, got: ${r.message}`);
+  return r.insnsProcessed;
+};
+const rejects = (src: string, pc: number, phrase: string, options?: AnalyzeOptions): string => {
+  const r = run(src, options);
+  if (r.ok) throw new Error(`expected rejection with '${phrase}', but it was accepted`);
+  expect(r.message.toLowerCase()).toContain(phrase.toLowerCase());
+  expect(r.pc).toBe(pc);
+  expect(r.message.startsWith(`instruction ${pc} `)).toBe(true);
+  return r.message;
+};
+
+describe('analyze: accepted programs', () => {
+  it('accepts a bounded loop with a counter, visiting every iteration', () => {
+    const n = accepts('mov %r6, 0\nmov %r0, 0\nloop:\nadd %r0, %r6\nadd %r6, 1\njlt %r6, 100, loop\nexit\n');
+    expect(n).toBe(2 + 3 * 100 + 1);
+  });
+
+  it('accepts a loop bounded by a comparison with an unknown value that is masked', () => {
+    accepts(`
+      call 7
+      and %r0, 15
+      mov %r6, 0
+      loop:
+      add %r6, 1
+      jlt %r6, %r0, loop
+      mov %r0, %r6
+      exit`);
+  });
+
+  it('accepts stack data initialised on both paths of a branch', () => {
+    accepts(`
+      call 7
+      jeq %r0, 0, else
+      stdw [%r10-8], 1
+      ja join
+      else:
+      stw [%r10-8], 2
+      stw [%r10-4], 3
+      join:
+      ldxdw %r0, [%r10-8]
+      exit`);
+  });
+
+  it('accepts pointer offsets within the frame, constant and bounded-variable', () => {
+    accepts(`
+      mov %r2, %r10
+      add %r2, -16
+      stdw [%r2], 7
+      stdw [%r2+8], 8
+      call 7
+      and %r0, 8
+      mov %r3, %r10
+      add %r3, -16
+      add %r3, %r0
+      ldxdw %r0, [%r3]
+      exit`);
+  });
+
+  it('keeps a spilled pointer and a spilled scalar across a fill', () => {
+    accepts('mov %r1, %r10\nstxdw [%r10-8], %r1\nmov %r2, 5\nstxdw [%r10-16], %r2\nldxdw %r3, [%r10-8]\nstdw [%r3-24], 0\nldxdw %r0, [%r10-16]\nexit\n');
+  });
+
+  it('prunes paths that converge inside a loop (2^20 paths without pruning)', () => {
+    const n = accepts(`
+      mov %r6, 0
+      loop:
+      call 7
+      jeq %r0, 0, skip
+      mov %r0, 1
+      ja join
+      skip:
+      mov %r0, 1
+      join:
+      add %r6, 1
+      jlt %r6, 20, loop
+      exit`);
+    // Each iteration: the fall-through side in full (6), the taken side pruned after its mov (1).
+    expect(n).toBe(1 + 20 * 6 + 20 * 1 + 1);
+  });
+
+  it('prunes a second path entering a loop in a state already verified', () => {
+    const loop = 'loop:\nadd %r6, 1\njlt %r6, 50, loop\nmov %r0, 0\nexit\n';
+    const n = accepts(`call 7\nmov %r6, 0\njeq %r0, 0, a\nmov %r0, 0\nja loop\na:\nmov %r0, 0\n${loop}`);
+    // One path runs the loop (100 instructions) and exits; the other stops at the loop head.
+    expect(n).toBe(3 + 2 + 2 * 50 + 2 + 1);
+  });
+
+  it('rejects an unbounded loop as infinite rather than accepting it by pruning against itself', () => {
+    rejects('mov %r7, 0\nloop:\ncall 7\njeq %r0, 0, out\nmov %r7, %r0\nja loop\nout:\nmov %r0, %r7\nexit\n', 1, 'infinite loop');
+  });
+
+  it('skips branches the scalar domain proves dead', () => {
+    // The read of uninitialised stack sits on a branch r0 = 5 can never take.
+    accepts('mov %r0, 5\njgt %r0, 10, bad\nexit\nbad:\nldxdw %r0, [%r10-8]\nexit\n');
+    accepts('call 7\nand %r0, 7\njgt %r0, 7, bad\nexit\nbad:\nldxdw %r0, [%r10-8]\nexit\n');
+  });
+
+  it('accepts division by zero, which BPF defines', () => {
+    accepts('call 7\nmov %r1, 0\ndiv %r0, %r1\nmod %r0, %r1\nexit\n');
+  });
+
+  it('treats a helper call as clobbering r1..r5 and returning an unknown scalar', () => {
+    rejects('mov %r6, 1\nmov %r2, 1\ncall 7\nmov %r0, %r2\nexit\n', 3, 'read before it is written');
+    accepts('mov %r6, 1\ncall 7\nadd %r0, %r6\nexit\n');
+  });
+
+  it('reads the context r1 points to within its size', () => {
+    accepts('ldxw %r0, [%r1+12]\nexit\n', { ctxSize: 16 });
+    rejects('ldxw %r0, [%r1+16]\nexit\n', 0, 'out of bounds', { ctxSize: 16 });
+    rejects('stw [%r1], 0\nmov %r0, 0\nexit\n', 0, 'read-only', { ctxSize: 16 });
+  });
+
+  it('compares a pointer with 0 (never NULL) without exploring the NULL side', () => {
+    accepts('mov %r2, %r10\njeq %r2, 0, bad\nmov %r0, 0\nexit\nbad:\nldxdw %r0, [%r10-8]\nexit\n');
+  });
+});
+
+describe('analyze: rejected programs', () => {
+  it('rejects reads of uninitialised registers (structural stage) and stack', () => {
+    rejects('mov %r0, %r3\nexit\n', 0, 'r3 is read before it is written');
+    rejects('ldxdw %r0, [%r10-8]\nexit\n', 0, 'uninitialized');
+    rejects('stw [%r10-8], 0\nldxdw %r0, [%r10-8]\nexit\n', 1, 'byte -4');
+    // Initialised on one path only.
+    rejects('call 7\njeq %r0, 0, join\nstdw [%r10-8], 1\njoin:\nldxdw %r0, [%r10-8]\nexit\n', 3, 'uninitialized');
+  });
+
+  it('rejects stack accesses outside [-512, 0), naming the offset', () => {
+    expect(rejects('stdw [%r10], 0\nmov %r0, 0\nexit\n', 0, 'invalid stack access')).toContain('offset 0');
+    expect(rejects('stdw [%r10-520], 0\nmov %r0, 0\nexit\n', 0, 'out of bounds')).toContain('offset -520');
+    expect(rejects('ldxb %r0, [%r10-513]\nexit\n', 0, 'invalid stack access')).toContain('offset -513');
+    const variable = 'call 7\nand %r0, 1023\nmov %r2, %r10\nadd %r2, -64\nadd %r2, %r0\nstb [%r2], 0\nmov %r0, 0\nexit\n';
+    expect(rejects(variable, 5, 'invalid stack access')).toContain('offsets -64..959');
+  });
+
+  it('rejects pointer arithmetic other than pointer +/- bounded scalar', () => {
+    rejects('mov %r2, %r10\nmul %r2, 2\nmov %r0, 0\nexit\n', 1, 'pointer arithmetic with mul');
+    rejects('mov %r2, %r10\nadd %r2, %r10\nmov %r0, 0\nexit\n', 1, 'pointer arithmetic between two pointers');
+    rejects('mov %r2, %r10\nadd32 %r2, -8\nmov %r0, 0\nexit\n', 1, '32-bit pointer arithmetic');
+    rejects('mov %r2, 8\nsub %r2, %r10\nmov %r0, 0\nexit\n', 1, 'pointer arithmetic with sub');
+    rejects('call 7\nmov %r2, %r10\nadd %r2, %r0\nmov %r0, 0\nexit\n', 2, 'unbounded scalar');
+    rejects('mov %r2, %r10\nbe64 %r2\nmov %r0, 0\nexit\n', 1, 'pointer arithmetic with end');
+    rejects('mov32 %r0, %r10\nexit\n', 0, 'pointer arithmetic by a 32-bit move');
+  });
+
+  it('rejects a pointer in r0 at exit and r0 unset at exit', () => {
+    rejects('mov %r0, %r10\nexit\n', 1, 'leaks');
+    rejects('mov %r0, %r10\nexit\n', 1, 'return');
+    rejects('mov %r0, %r1\nexit\n', 1, 'the context pointer');
+    rejects('exit\n', 0, 'r0 is not set at exit');
+  });
+
+  it('rejects pointer leaks through partial stores and partial fills of spilled pointers', () => {
+    rejects('stxw [%r10-8], %r10\nmov %r0, 0\nexit\n', 0, 'storing part of a pointer');
+    rejects('stxdw [%r10-8], %r10\nldxw %r0, [%r10-8]\nexit\n', 1, 'spilled pointer');
+    rejects('stxdw [%r10-8], %r10\nldxdw %r0, [%r10-8]\nexit\n', 2, 'leaks');
+  });
+
+  it('rejects dereferencing a scalar and comparing pointers', () => {
+    rejects('mov %r1, 4096\nldxdw %r0, [%r1]\nexit\n', 1, 'not a pointer');
+    rejects('mov %r2, %r10\njgt %r1, %r2, +0\nmov %r0, 0\nexit\n', 1, 'pointer comparison');
+  });
+
+  it('rejects misaligned fixed-offset stack accesses', () => {
+    rejects('stdw [%r10-12], 0\nmov %r0, 0\nexit\n', 0, 'misaligned');
+  });
+
+  it('detects an infinite loop that returns to the same state', () => {
+    rejects('call 7\nmov %r6, %r0\nmov %r0, 0\nspin:\njne %r6, 0, spin\nexit\n', 3, 'infinite loop');
+  });
+
+  it('stops at the complexity limit, naming it', () => {
+    const loop = 'mov %r6, 0\nloop:\nadd %r6, 1\njlt %r6, 100000, loop\nmov %r0, 0\nexit\n';
+    expect(rejects(loop, 2, 'too complex', { maxInsns: 1000 })).toContain('1000 instructions');
+    expect(accepts(loop, { maxInsns: 250_000 })).toBe(200_003);
+  });
+});
+
+describe('analyze: internals', () => {
+  it('builds constants that equal Scalar.const', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(1n << 64n), max: (1n << 64n) - 1n }), (v) => {
+        expect(fastConst(v).equals(Scalar.const(v))).toBe(true);
+        const a = fastConst(v);
+        const b = Scalar.const(v);
+        expect([a.umin, a.umax, a.smin, a.smax, a.u32min, a.u32max, a.s32min, a.s32max]).toEqual([
+          b.umin, b.umax, b.smin, b.smax, b.u32min, b.u32max, b.s32min, b.s32max,
+        ]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('folds constant arithmetic and comparisons exactly as the Scalar domain does', () => {
+    const ops = ['add', 'sub', 'and', 'or', 'xor'];
+    const jumps = ['jeq', 'jne', 'jgt', 'jge', 'jlt', 'jle', 'jsgt', 'jsge', 'jslt', 'jsle', 'jset'];
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+        fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+        fc.constantFrom(...ops),
+        fc.constantFrom('', '32'),
+        fc.constantFrom(...jumps),
+        fc.constantFrom('', '32'),
+        (a, b, op, w, j, jw) => {
+          // The folded result steers a jump; an unknown copy of it would let both sides run, so
+          // the folded and the general paths must agree on which side reads uninitialised stack.
+          const src = `mov %r1, ${a}\nmov %r2, ${b}\n${op}${w} %r1, %r2\nmov %r3, ${b}\n${j}${jw} %r1, %r3, +2\nmov %r0, 0\nexit\nmov %r0, 1\nexit\n`;
+          const r = run(src);
+          expect(r.ok).toBe(true);
+          // Expected outcome from BigInt arithmetic.
+          const mask = w ? (1n << 32n) - 1n : (1n << 64n) - 1n;
+          const A = BigInt.asUintN(64, BigInt(a));
+          const B = BigInt.asUintN(64, BigInt(b));
+          const v = ({ add: A + B, sub: A - B, and: A & B, or: A | B, xor: A ^ B } as Record<string, bigint>)[op] & mask;
+          const width = jw ? 32 : 64;
+          const ua = BigInt.asUintN(width, v);
+          const ub = BigInt.asUintN(width, B);
+          const sa = BigInt.asIntN(width, v);
+          const sb = BigInt.asIntN(width, B);
+          const taken = ({
+            jeq: ua === ub, jne: ua !== ub, jgt: ua > ub, jge: ua >= ub, jlt: ua < ub, jle: ua <= ub,
+            jsgt: sa > sb, jsge: sa >= sb, jslt: sa < sb, jsle: sa <= sb, jset: (ua & ub) !== 0n,
+          } as Record<string, boolean>)[j];
+          // One side only: 5 instructions, then mov + exit.
+          expect((r as { insnsProcessed: number }).insnsProcessed).toBe(7);
+          const dead = taken ? 'mov %r0, 0' : 'mov %r0, 1';
+          const poisoned = src.replace(`${dead}\nexit`, 'ldxdw %r0, [%r10-8]\nexit');
+          expect(run(poisoned).ok).toBe(true);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});
+
+// --- Corpora ---------------------------------------------------------------------------------
+
+const CONFORMANCE = resolve(__dirname, '../../../../shared/bpf-conformance/tests');
+/** Conformance files using what this increment does not model yet (bpf-to-bpf calls). */
+const CONFORMANCE_NOT_YET = ['call_local.data', 'rfc9669_call_local.data'];
+
+describe('analyze: bpf_conformance programs are accepted', () => {
+  it('accepts every conformance program but the listed ones', () => {
+    const files = listDataFiles(CONFORMANCE);
+    expect(files.length).toBeGreaterThan(300);
+    const failures: string[] = [];
+    const skipped: string[] = [];
+    for (const file of files) {
+      const c = parseConformance(readFileSync(file, 'utf8'), file);
+      const name = file.slice(CONFORMANCE.length + 1);
+      if (c.skip || c.error !== undefined || CONFORMANCE_NOT_YET.includes(name)) {
+        skipped.push(name);
+        continue;
+      }
+      // As the runner calls them: r1 points at the input memory (writable) and r2 holds its length.
+      const args = c.mem
+        ? [{ kind: 'ctx', size: c.mem.length, writable: true } as const, { kind: 'scalar', value: BigInt(c.mem.length) } as const]
+        : [{ kind: 'scalar', value: 0n } as const, { kind: 'scalar', value: 0n } as const];
+      const r = analyze(caseProgram(c), { mode: 'permissive', helpers: CONFORMANCE_HELPERS, args });
+      if (!r.ok) failures.push(`${name}: ${r.message}`);
+    }
+    console.log(`analyze: skipped ${skipped.length} conformance files (not modelled yet): ${skipped.join(', ')}`);
+    expect(failures).toEqual([]);
+    expect(skipped).toEqual(CONFORMANCE_NOT_YET);
+  });
+
+  it('still rejects the skipped ones with a clear "not analysed yet" message', () => {
+    for (const name of CONFORMANCE_NOT_YET) {
+      const c = parseConformance(readFileSync(join(CONFORMANCE, name), 'utf8'), name);
+      const r = analyze(caseProgram(c), { mode: 'permissive', helpers: CONFORMANCE_HELPERS, args: [] });
+      expect(r.ok ? '' : r.message).toContain('not analysed yet');
+    }
+  });
+});
+
+interface ManifestCase {
+  file: string;
+  kind: string;
+  line: number;
+  lines?: [number, number];
+  expect: string;
+  category: string;
+}
+
+const FIXTURES = resolve(__dirname, '../../fixtures/verifier');
+const manifest: ManifestCase[] = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8'));
+/** Asm cases this increment does not cover yet: calls, callbacks, helper arguments. */
+const FIXTURES_NOT_YET = new Set([
+  'asm/call-depth.s',
+  'asm/callee-returns-stack.s',
+  'asm/recursion.s',
+  'asm/stack-combined.s',
+  'asm/loop-callback-return.s',
+  'asm/helper-map-arg-scalar.s',
+  'asm/helper-size-too-large.s',
+  'asm/helper-size-unbounded.s',
+]);
+const KERNEL_HELPERS = helperTable(Object.entries(HelperId).map(([name, id]) => constHelper(id, name, 0n)));
+
+/**
+ * The 1-based source line of each instruction slot: lines holding an instruction after
+ * comments and labels are removed, two slots for lddw. Checked against the assembler's count.
+ */
+function slotLines(text: string): number[] {
+  const lines: number[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const body = raw.replace(/#.*/, '').replace(/^\s*[A-Za-z_.][\w.]*:/, '').trim();
+    if (body === '') return;
+    lines.push(i + 1);
+    if (/^lddw\b/.test(body)) lines.push(i + 1);
+  });
+  return lines;
+}
+
+describe('analyze: the negative corpus (asm cases)', () => {
+  const cases = manifest.filter((c) => c.kind === 'asm' && !FIXTURES_NOT_YET.has(c.file));
+
+  it('covers every asm case of the uninit, stack, loop and structure categories but the listed ones', () => {
+    const wanted = manifest.filter((c) => c.kind === 'asm' && ['uninit', 'stack', 'loop', 'structure'].includes(c.category));
+    const covered = wanted.filter((c) => cases.includes(c));
+    expect(wanted.length - covered.length).toBe(3); // call-depth, recursion, stack-combined
+    expect(cases.length).toBe(32);
+  });
+
+  for (const c of cases) {
+    const slow = c.expect === 'complex';
+    it(`rejects ${c.file} with '${c.expect}' at line ${c.lines ? c.lines.join('-') : c.line}`, { timeout: slow ? 120_000 : 5_000 }, () => {
+      const text = readFileSync(join(FIXTURES, c.file), 'utf8');
+      const insns = assemble(text, { file: c.file });
+      const lines = slotLines(text);
+      expect(lines.length).toBe(insns.length);
+      const r = analyze(insns, { helpers: KERNEL_HELPERS });
+      if (r.ok) throw new Error(`${c.file} was accepted`);
+      expect(r.message.toLowerCase()).toContain(c.expect.toLowerCase());
+      const [first, last] = c.lines ?? [c.line, c.line];
+      const line = lines[r.pc];
+      expect(line >= first && line <= last, `${c.file}: reported line ${line} (pc ${r.pc}), expected ${first}..${last}: ${r.message}`).toBe(true);
+    });
+  }
+});
