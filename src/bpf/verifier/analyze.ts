@@ -1,6 +1,6 @@
 /**
  * The second stage of verification: a path-sensitive abstract interpreter (issue 8, first
- * increment). It walks every path of a plain program (no maps, BTF or bpf-to-bpf calls yet) with a
+ * increment). It walks every path of a plain program (no maps or BTF yet) with a
  * per-path state: each register uninitialised, a Scalar, or a pointer (to the stack frame or to
  * the context) with a Scalar offset; each of the frame's 512 stack bytes uninitialised, scalar
  * data or part of a spilled 8-byte register.
@@ -13,6 +13,16 @@
  *
  * Temporary rule until helpers are modelled: any helper or kfunc call clobbers r1..r5 and leaves
  * an unknown scalar in r0; its arguments are not checked.
+ *
+ * bpf-to-bpf calls (`call local`) push a frame: the callee's r1..r5 take the caller's values, its
+ * r0 and r6..r9 start uninitialised, and it gets its own 512-byte stack. Stack pointers carry the
+ * index of the frame they point into, so a caller's stack stays addressable through pointers
+ * passed in registers. The callee's exit returns r0 to the caller, with r1..r5 clobbered and
+ * r6..r9 (and r10) restored. Rejected: more than MAX_CALL_FRAMES frames, a call to a subprogram
+ * already on the call stack, a callee returning a pointer to its own stack (or storing one into a
+ * caller's frame), and a call chain whose subprograms' deepest stack uses add up to more than
+ * 512 bytes (each subprogram's depth is measured from the accesses into its frames, and checked
+ * once every path is explored). States compare only with the same call stack.
  */
 import {
   ALU_ADD,
@@ -99,11 +109,13 @@ const MAX_STATES_PER_PC = 64;
  * other by the instruction budget.
  */
 const LOOP_WINDOW = 8;
+/** Linux's MAX_CALL_FRAMES: the program and at most seven nested bpf-to-bpf calls. */
+export const MAX_CALL_FRAMES = 8;
 
 type Reg =
   | { k: 'uninit' }
   | { k: 'scalar'; v: Scalar }
-  | { k: 'stack'; off: Scalar }
+  | { k: 'stack'; off: Scalar; frame: number }
   | { k: 'ctx'; off: Scalar; size: number; writable: boolean };
 
 const UNINIT: Reg = { k: 'uninit' };
@@ -115,15 +127,40 @@ const B_UNINIT = 0;
 const B_DATA = 1;
 const B_SPILL = 2;
 
-interface State {
+interface Frame {
   regs: Reg[];
   /** Byte i is frame offset i - 512. */
   bytes: Uint8Array;
   /** The register spilled in each 8-byte slot whose bytes are all B_SPILL. */
   spills: (Reg | undefined)[];
+  /** First instruction of the subprogram running in this frame. */
+  subprog: number;
+  /** The `call local` that made this frame (-1 for the program's own frame). */
+  callsite: number;
 }
 
-const cloneState = (s: State): State => ({ regs: s.regs.slice(), bytes: s.bytes.slice(), spills: s.spills.slice() });
+/** The current frame, and the frames of its callers (outermost first; their r0..r5 are unset). */
+interface State extends Frame {
+  callers: Frame[];
+}
+
+const cloneFrame = (f: Frame): Frame => ({ regs: f.regs, bytes: f.bytes.slice(), spills: f.spills.slice(), subprog: f.subprog, callsite: f.callsite });
+const cloneState = (s: State): State => ({
+  regs: s.regs.slice(),
+  bytes: s.bytes.slice(),
+  spills: s.spills.slice(),
+  subprog: s.subprog,
+  callsite: s.callsite,
+  callers: s.callers.length ? s.callers.map(cloneFrame) : [],
+});
+
+/** What the whole exploration learns: stack depths per subprogram and the call chains seen. */
+interface Env {
+  /** Deepest stack use (bytes below the frame pointer) per subprogram start. */
+  depth: Map<number, number>;
+  /** Each call chain seen, by its call sites: the subprograms with the calls that entered them. */
+  chains: Map<string, { subprog: number; callsite: number }[]>;
+}
 
 /** A stored state at a jump target, with the number of paths still being verified below it. */
 interface Checkpoint {
@@ -138,6 +175,7 @@ function regSubset(n: Reg, o: Reg): boolean {
   if (n.k !== o.k) return false;
   if (n.k === 'scalar') return n.v.isSubsetOf((o as { v: Scalar }).v);
   if (n.k === 'ctx' && (o as { size: number }).size !== n.size) return false;
+  if (n.k === 'stack' && (o as { frame: number }).frame !== n.frame) return false;
   return n.off.isSubsetOf((o as { off: Scalar }).off);
 }
 
@@ -146,10 +184,22 @@ function regEqual(n: Reg, o: Reg): boolean {
   if (n.k === 'uninit') return true;
   if (n.k === 'scalar') return n.v.equals((o as { v: Scalar }).v);
   if (n.k === 'ctx' && (o as { size: number }).size !== n.size) return false;
+  if (n.k === 'stack' && (o as { frame: number }).frame !== n.frame) return false;
   return n.off.equals((o as { off: Scalar }).off);
 }
 
 function stateSubset(n: State, o: State, exact: boolean): boolean {
+  // States in different call contexts never prune each other.
+  if (n.subprog !== o.subprog || n.callsite !== o.callsite || n.callers.length !== o.callers.length) return false;
+  for (let f = 0; f < n.callers.length; f++) {
+    if (n.callers[f].callsite !== o.callers[f].callsite || n.callers[f].subprog !== o.callers[f].subprog) return false;
+  }
+  if (!frameSubset(n, o, exact)) return false;
+  for (let f = 0; f < n.callers.length; f++) if (!frameSubset(n.callers[f], o.callers[f], exact)) return false;
+  return true;
+}
+
+function frameSubset(n: Frame, o: Frame, exact: boolean): boolean {
   const same = exact ? regEqual : regSubset;
   for (let r = 0; r < NUM_REGS; r++) if (!same(n.regs[r], o.regs[r])) return false;
   for (let i = 0; i < STACK_SIZE; i++) {
@@ -237,8 +287,8 @@ function entryState(args: readonly EntryArg[]): State {
         ? { k: 'ctx', off: constant(0n), size: a.size, writable: a.writable ?? false }
         : scalar(a.value === undefined ? Scalar.unknown() : constant(a.value));
   });
-  regs[REG_FP] = { k: 'stack', off: constant(0n) };
-  return { regs, bytes: new Uint8Array(STACK_SIZE), spills: new Array(STACK_SIZE / 8).fill(undefined) };
+  regs[REG_FP] = { k: 'stack', off: constant(0n), frame: 0 };
+  return { regs, bytes: new Uint8Array(STACK_SIZE), spills: new Array(STACK_SIZE / 8).fill(undefined), subprog: 0, callsite: -1, callers: [] };
 }
 
 function explore(insns: readonly Insn[], args: readonly EntryArg[], limit: number, maxPending: number): number {
@@ -255,6 +305,7 @@ function explore(insns: readonly Insn[], args: readonly EntryArg[], limit: numbe
   const stored: Checkpoint[][] = Array.from({ length: n }, () => []);
   const work: { pc: number; state: State; cp: Checkpoint | null }[] = [{ pc: 0, state: entryState(args), cp: null }];
   let processed = 0;
+  const env: Env = { depth: new Map(), chains: new Map() };
 
   const endPath = (cp: Checkpoint | null): void => {
     for (let c = cp; c && --c.pending === 0; c = c.parent);
@@ -288,7 +339,7 @@ function explore(insns: readonly Insn[], args: readonly EntryArg[], limit: numbe
       if (++processed > limit) {
         throw new Reject(pc, `the program is too complex to verify: more than ${limit} instructions processed (the limit is ${limit}); bound loops by small constants or split the work`);
       }
-      const next = step(insns, pc, st);
+      const next = step(env, insns, pc, st);
       if (next === null) break;
       if (typeof next === 'number') {
         pc = next;
@@ -315,7 +366,73 @@ function explore(insns: readonly Insn[], args: readonly EntryArg[], limit: numbe
     }
     endPath(cp);
   }
+  checkCombinedStack(env);
   return processed;
+}
+
+/** Reject a call chain whose subprograms' stack depths add up to more than one frame's 512 bytes. */
+function checkCombinedStack(env: Env): void {
+  const name = (start: number): string => (start === 0 ? 'the program' : `the subprogram at ${start}`);
+  for (const chain of env.chains.values()) {
+    let total = 0;
+    const parts: string[] = [];
+    for (const { subprog, callsite } of chain) {
+      const d = env.depth.get(subprog) ?? 0;
+      total += d;
+      parts.push(`${d} (${name(subprog)})`);
+      if (total > STACK_SIZE && callsite >= 0) {
+        throw new Reject(
+          callsite,
+          `combined stack size of ${total} bytes on this call chain (${parts.join(' + ')}) exceeds the ${STACK_SIZE}-byte limit; shrink a frame (a per-CPU array map can hold big scratch space) or inline less`,
+        );
+      }
+    }
+  }
+}
+
+/** A `call local`: push a frame for the callee. Returns the callee's first instruction. */
+function callLocal(env: Env, insn: Insn, pc: number, st: State): number {
+  const target = branchTarget(insn, pc)!;
+  if (target === st.subprog || st.callers.some((f) => f.subprog === target)) {
+    throw new Reject(pc, `recursive call: the subprogram at ${target} is already on the call stack; BPF functions may not recurse, turn the recursion into a bounded loop`);
+  }
+  const frames = st.callers.length + 2;
+  if (frames > MAX_CALL_FRAMES) {
+    throw new Reject(pc, `the call stack of ${frames} frames is too deep (the limit is ${MAX_CALL_FRAMES} frames); inline some functions or flatten the call chain`);
+  }
+  const saved = st.regs.slice();
+  for (let r = 0; r <= 5; r++) saved[r] = UNINIT;
+  st.callers.push({ regs: saved, bytes: st.bytes, spills: st.spills, subprog: st.subprog, callsite: st.callsite });
+  const regs: Reg[] = new Array(NUM_REGS).fill(UNINIT);
+  for (let r = 1; r <= 5; r++) regs[r] = st.regs[r];
+  regs[REG_FP] = { k: 'stack', off: constant(0n), frame: st.callers.length };
+  st.regs = regs;
+  st.bytes = new Uint8Array(STACK_SIZE);
+  st.spills = new Array(STACK_SIZE / 8).fill(undefined);
+  st.subprog = target;
+  st.callsite = pc;
+  const chain = [...st.callers.map((f) => ({ subprog: f.subprog, callsite: f.callsite })), { subprog: target, callsite: pc }];
+  const key = chain.map((c) => c.callsite).join(',');
+  if (!env.chains.has(key)) env.chains.set(key, chain);
+  return target;
+}
+
+/** A callee's exit: return r0 to the caller, restoring its frame. Returns the caller's next pc. */
+function returnLocal(pc: number, st: State): number {
+  const r0 = st.regs[0];
+  if (r0.k === 'stack' && r0.frame === st.callers.length) {
+    throw new Reject(pc, `the return value in r0 is a pointer to the callee's own stack frame: the callee returns a pointer to its stack, which dies when it returns (a dangling pointer leak); let the caller pass a pointer to its own stack for the callee to fill`);
+  }
+  const caller = st.callers.pop()!;
+  const ret = st.callsite + 1;
+  const regs = caller.regs.slice();
+  regs[0] = r0;
+  st.regs = regs;
+  st.bytes = caller.bytes;
+  st.spills = caller.spills;
+  st.subprog = caller.subprog;
+  st.callsite = caller.callsite;
+  return ret;
 }
 
 /** Check that register r holds a value. */
@@ -329,7 +446,7 @@ function need(st: State, pc: number, r: number): Reg {
  * Execute one instruction on `st` in place. Returns the next pc, null at exit, or for a
  * conditional jump the fall-through and taken states (null where a branch is dead).
  */
-function step(insns: readonly Insn[], pc: number, st: State): number | null | [State | null, State | null] {
+function step(env: Env, insns: readonly Insn[], pc: number, st: State): number | null | [State | null, State | null] {
   const insn = insns[pc];
   const op = insn.opcode;
   const c = op & 0x07;
@@ -346,15 +463,14 @@ function step(insns: readonly Insn[], pc: number, st: State): number | null | [S
       if (op === OP_EXIT) {
         const r0 = st.regs[0];
         if (r0.k === 'uninit') throw new Reject(pc, 'r0 is not set at exit');
+        if (st.callers.length) return returnLocal(pc, st);
         if (r0.k !== 'scalar') {
           throw new Reject(pc, `the return value in r0 is ${describe(r0)}, which leaks a kernel address; return a scalar`);
         }
         return null;
       }
       if (op === OP_CALL || op === OP_CALLX) {
-        if (op === OP_CALL && insn.src === CALL_LOCAL) {
-          throw new Reject(pc, 'bpf-to-bpf calls are not analysed yet; inline the function');
-        }
+        if (op === OP_CALL && insn.src === CALL_LOCAL) return callLocal(env, insn, pc, st);
         if (op === OP_CALLX) need(st, pc, insn.dst);
         // Temporary rule: helpers are not modelled yet.
         for (let r = 1; r <= 5; r++) regs[r] = UNINIT;
@@ -380,7 +496,7 @@ function step(insns: readonly Insn[], pc: number, st: State): number | null | [S
     case CLS_LDX: {
       const size = accessSize(op);
       const base = need(st, pc, insn.src);
-      regs[insn.dst] = load(st, pc, insn.src, base, insn.off, size, (op & 0xe0) === MODE_MEMSX);
+      regs[insn.dst] = load(env, st, pc, insn.src, base, insn.off, size, (op & 0xe0) === MODE_MEMSX);
       return pc + 1;
     }
     case CLS_ST:
@@ -395,13 +511,13 @@ function step(insns: readonly Insn[], pc: number, st: State): number | null | [S
           if (r0.k !== 'scalar') throw new Reject(pc, `r0 is ${describe(r0)}; cmpxchg compares with a scalar in r0`);
         }
         // Read, then write, the same bytes.
-        load(st, pc, insn.dst, base, insn.off, size, false);
-        store(st, pc, insn.dst, base, insn.off, size, value);
+        load(env, st, pc, insn.dst, base, insn.off, size, false);
+        store(env, st, pc, insn.dst, base, insn.off, size, value);
         if (insn.imm === ATOMIC_CMPXCHG) regs[0] = scalar(sizedUnknown(size, false));
         else if (insn.imm & ATOMIC_FETCH) regs[insn.src] = scalar(sizedUnknown(size, false));
         return pc + 1;
       }
-      store(st, pc, insn.dst, base, insn.off, size, value);
+      store(env, st, pc, insn.dst, base, insn.off, size, value);
       return pc + 1;
     }
   }
@@ -566,7 +682,14 @@ function checkCtx(pc: number, r: number, p: { off: Scalar; size: number }, off: 
   }
 }
 
-function load(st: State, pc: number, r: number, base: Reg, off: number, size: number, signed: boolean): Reg {
+/** The frame a stack pointer points into, recording the deepest access `lo` of its subprogram. */
+function stackFrame(env: Env, st: State, frame: number, lo: number): Frame {
+  const fr = frame === st.callers.length ? st : st.callers[frame];
+  if (-lo > (env.depth.get(fr.subprog) ?? 0)) env.depth.set(fr.subprog, -lo);
+  return fr;
+}
+
+function load(env: Env, st: State, pc: number, r: number, base: Reg, off: number, size: number, signed: boolean): Reg {
   if (base.k === 'scalar') throw new Reject(pc, `r${r} is not a pointer (it holds a scalar), so it cannot be dereferenced; load only through the stack or the context`);
   if (base.k === 'uninit') throw new Reject(pc, `r${r} is read before it is written`);
   if (base.k === 'ctx') {
@@ -574,21 +697,22 @@ function load(st: State, pc: number, r: number, base: Reg, off: number, size: nu
     return scalar(sizedUnknown(size, signed));
   }
   const [lo, hi] = checkStack(pc, r, base, off, size, 'read');
+  const fr = stackFrame(env, st, base.frame, lo);
   const first = lo + STACK_SIZE;
-  if (lo === hi && size === 8 && st.bytes[first] === B_SPILL && st.spills[first >> 3]) return st.spills[first >> 3]!;
+  if (lo === hi && size === 8 && fr.bytes[first] === B_SPILL && fr.spills[first >> 3]) return fr.spills[first >> 3]!;
   for (let i = first; i < hi + STACK_SIZE + size; i++) {
-    const b = st.bytes[i];
+    const b = fr.bytes[i];
     if (b === B_UNINIT) {
       throw new Reject(pc, `invalid read from stack: byte ${i - STACK_SIZE} of the ${size}-byte read at ${lo === hi ? lo : `${lo}..${hi}`} is uninitialized; write the whole slot before reading it`);
     }
-    if (b === B_SPILL && st.spills[i >> 3]!.k !== 'scalar') {
+    if (b === B_SPILL && fr.spills[i >> 3]!.k !== 'scalar') {
       throw new Reject(pc, `invalid read from stack: a partial read of a spilled pointer at ${(i & ~7) - STACK_SIZE}; read the whole 8-byte slot`);
     }
   }
   return scalar(sizedUnknown(size, signed));
 }
 
-function store(st: State, pc: number, r: number, base: Reg, off: number, size: number, value: Reg): void {
+function store(env: Env, st: State, pc: number, r: number, base: Reg, off: number, size: number, value: Reg): void {
   if (base.k === 'scalar') throw new Reject(pc, `r${r} is not a pointer (it holds a scalar), so it cannot be dereferenced; store only through the stack or the context`);
   if (base.k === 'uninit') throw new Reject(pc, `r${r} is read before it is written`);
   if (base.k === 'ctx') {
@@ -598,31 +722,35 @@ function store(st: State, pc: number, r: number, base: Reg, off: number, size: n
     return;
   }
   const [lo, hi] = checkStack(pc, r, base, off, size, 'write');
+  const fr = stackFrame(env, st, base.frame, lo);
+  if (value.k === 'stack' && value.frame > base.frame) {
+    throw new Reject(pc, `storing a pointer to a callee's stack into a caller's frame is prohibited: it would dangle once the callee returns; store scalars or the caller's own pointers`);
+  }
   const first = lo + STACK_SIZE;
   if (value.k !== 'scalar' && (size !== 8 || lo !== hi)) {
     throw new Reject(pc, `storing part of ${describe(value)} (${size} bytes${lo === hi ? '' : ' at a variable offset'}) is prohibited; spill pointers as whole 8-byte slots`);
   }
   // Bytes of partly overwritten spill slots turn into plain data.
   const unspill = (slot: number): void => {
-    if (!st.spills[slot]) return;
-    st.spills[slot] = undefined;
-    for (let i = slot * 8; i < slot * 8 + 8; i++) if (st.bytes[i] === B_SPILL) st.bytes[i] = B_DATA;
+    if (!fr.spills[slot]) return;
+    fr.spills[slot] = undefined;
+    for (let i = slot * 8; i < slot * 8 + 8; i++) if (fr.bytes[i] === B_SPILL) fr.bytes[i] = B_DATA;
   };
   if (lo !== hi) {
     // Any of these bytes may be written: written ones stay data, unwritten ones stay unknown.
     for (let i = first; i < hi + STACK_SIZE + size; i++) {
       unspill(i >> 3);
-      if (st.bytes[i] !== B_UNINIT) st.bytes[i] = B_DATA;
+      if (fr.bytes[i] !== B_UNINIT) fr.bytes[i] = B_DATA;
     }
     return;
   }
   if (size === 8 && (first & 7) === 0) {
-    st.spills[first >> 3] = value;
-    st.bytes.fill(B_SPILL, first, first + 8);
+    fr.spills[first >> 3] = value;
+    fr.bytes.fill(B_SPILL, first, first + 8);
     return;
   }
   for (let i = first; i < first + size; i++) {
     unspill(i >> 3);
-    st.bytes[i] = B_DATA;
+    fr.bytes[i] = B_DATA;
   }
 }
