@@ -3,10 +3,10 @@
  * run that cannot be done (an object that does not load, a bad workload) is recorded as an
  * error with its message; it never stops the others, and it is never reported as a result.
  */
-import { readFileSync } from 'node:fs';
 import { simulate, type SchedulerSpec } from '../sched/simulate.ts';
 import { parseTopology } from '../sched/topology.ts';
 import { ScxError } from '../util/errors.ts';
+import { readUserFile } from '../util/fs.ts';
 import { loadWorkload } from '../workload/load.ts';
 import { computeMetrics, type Metrics } from './metrics.ts';
 import { LatencyStats } from '../sched/latency.ts';
@@ -39,7 +39,7 @@ const TIMELINE_POINTS = 20;
 export function runOne(spec: RunSpec): RunOutcome {
   const head = { index: spec.index, id: spec.id, scheduler: spec.scheduler, workload: spec.workload, topology: spec.topology, seed: spec.seed, durationNs: spec.durationNs };
   try {
-    const scheduler: SchedulerSpec = spec.schedulerPath === 'builtin:eevdf' ? { kind: 'builtin:eevdf' } : { kind: 'bpf', file: spec.scheduler, bytes: new Uint8Array(readBytes(spec.schedulerPath)) };
+    const scheduler: SchedulerSpec = spec.schedulerPath === 'builtin:eevdf' ? { kind: 'builtin:eevdf' } : { kind: 'bpf', file: spec.scheduler, bytes: new Uint8Array(readUserFile(spec.schedulerPath, (m) => new ScxError(m))) };
     const tasks = loadWorkload(spec.workloadPath, { seed: spec.seed, nrCpus: parseTopology(spec.topology).nrCpus });
     const nrCpus = parseTopology(spec.topology).nrCpus;
     const samples: [number, number][] = [[0, 0]];
@@ -65,14 +65,5 @@ export function runOne(spec: RunSpec): RunOutcome {
   } catch (e) {
     if (!(e instanceof ScxError)) throw e;
     return { ...head, status: 'error', error: e.message };
-  }
-}
-
-function readBytes(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ScxError(`${path}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`}`);
   }
 }

@@ -16,9 +16,9 @@
  * order scheduler, workload, topology, seed (the innermost varies fastest), and that order is
  * the order of every results file, whatever order the runs finish in.
  */
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ScxError } from '../util/errors.ts';
+import { readUserFile } from '../util/fs.ts';
 import { parseDuration } from '../workload/builtin.ts';
 import { parseTopology } from '../sched/topology.ts';
 
@@ -55,13 +55,7 @@ export interface RunSpec {
 const KEYS = ['name', 'schedulers', 'workloads', 'topologies', 'seeds', 'duration', 'hz'];
 
 export function loadSuite(file: string): Suite {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new SuiteError(`${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`}`);
-  }
+  const text = readUserFile(file, (m) => new SuiteError(m)).toString('utf8');
   return parseSuite(text, file);
 }
 

@@ -1849,7 +1849,7 @@ export class Machine {
   }
 
   private callback(name: string, cpu: number, task: Thread | undefined, a0 = 0, a1 = 0, a2 = 0): number {
-    this.callbacks[name] = (this.callbacks[name] ?? 0) + 1;
+    this.count(name);
     const savedCb = this.ctxCallback;
     const savedCpu = this.ctxCpu;
     const savedTask = this.ctxTask;

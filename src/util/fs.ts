@@ -1,4 +1,4 @@
-import { renameSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -13,5 +13,18 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
+  }
+}
+
+/**
+ * Read a file a user named, turning a failure into the one-line error the caller's kind of input
+ * uses (`make`): `FILE: no such file`, or `FILE: cannot read (reason)`.
+ */
+export function readUserFile(path: string, make: (message: string) => Error): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw make(`${path}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`}`);
   }
 }

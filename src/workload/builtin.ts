@@ -8,7 +8,6 @@
  * policy: normal (default), batch, idle, ext (SCHED_EXT), fifo or rr (real-time, with rtPriority 1..99).
  * Durations take ns, us, ms or s suffixes (plain numbers are ns). Other formats: load.ts.
  */
-import { readFileSync } from 'node:fs';
 import { checkTask, type Phase, type Policy, type SimTask } from '../sched/spec.ts';
 
 const POLICIES: readonly Policy[] = ['normal', 'batch', 'idle', 'ext', 'fifo', 'rr'];
@@ -24,18 +23,6 @@ export function parseDuration(text: string, what = 'duration'): number {
   const ns = Math.round(Number(m[1]) * UNITS[m[2] ?? 'ns']);
   if (!Number.isSafeInteger(ns)) throw new WorkloadError(`${what} '${text}' is too large`);
   return ns;
-}
-
-/** A JSON array of tasks (the native format), read from a file. */
-export function loadTaskList(file: string): SimTask[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new WorkloadError(`${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`}`);
-  }
-  return parseTaskList(text, file);
 }
 
 export function parseTaskList(text: string, file: string): SimTask[] {

@@ -6,9 +6,9 @@
  *   FILE.txt|.trace|.dat     an ftrace / trace-cmd or `perf script` capture (trace-import.ts)
  * Generators are seeded by the run's seed, so a workload is a pure function of (spec, seed).
  */
-import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { SimTask, TaskSource } from '../sched/spec.ts';
+import { readUserFile } from '../util/fs.ts';
 import { SIMPLE_GENERATORS, WorkloadError, generateSimple, parseTaskList } from './builtin.ts';
 import { parseCsvWorkload } from './csv.ts';
 import { GENERATORS, generate } from './generators.ts';
@@ -50,13 +50,7 @@ export function openWorkload(spec: string, o: WorkloadOptions = {}): Workload {
   if (ext !== '.csv' && ext !== '.json' && !TRACE_EXTENSIONS.has(ext)) {
     throw new WorkloadError(`${spec}: unknown kind of workload file '${ext || '(no extension)'}': expected gen:NAME,..., a .csv table, a .json task list or rt-app file, or a trace (${[...TRACE_EXTENSIONS].join(', ')})`);
   }
-  let text: string;
-  try {
-    text = readFileSync(spec, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new WorkloadError(`${spec}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`}`);
-  }
+  const text = readUserFile(spec, (m) => new WorkloadError(m)).toString('utf8');
   if (ext === '.csv') return { tasks: parseCsvWorkload(text, spec), format: 'csv' };
   if (ext === '.json') {
     // A task list is an array; an rt-app file is an object (possibly with comments first).

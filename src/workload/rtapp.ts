@@ -7,7 +7,7 @@
  * Every key and event is either mapped, or on the explicit ignore list below (those that cannot
  * change a schedule), or an error naming the file and the JSON path: an input is never half read.
  */
-import { readFileSync } from 'node:fs';
+import { readUserFile } from '../util/fs.ts';
 import type { ChildTask, Phase, Policy, SimTask } from '../sched/spec.ts';
 import { WorkloadError } from './builtin.ts';
 
@@ -27,13 +27,7 @@ export interface RtAppWorkload {
 }
 
 export function loadRtApp(path: string, options: RtAppOptions = {}): RtAppWorkload {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new WorkloadError(`${path}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`}`);
-  }
+  const text = readUserFile(path, (m) => new WorkloadError(m)).toString('utf8');
   return parseRtApp(text, path, options);
 }
 
