@@ -326,7 +326,7 @@ export class Interpreter {
           a &= M32;
           b &= M32;
         }
-        const taken = compare(jop, a, b, cls === CLS_JMP32 ? 32 : 64);
+        const taken = jumpTaken(jop, a, b, cls === CLS_JMP32 ? 32 : 64);
         pc += taken ? 1 + insn.off : 1;
         continue;
       }
@@ -508,7 +508,8 @@ function byteSwap(v: bigint, width: number, swap: boolean): bigint {
   return out;
 }
 
-function compare(op: number, a: bigint, b: bigint, width: 32 | 64): boolean {
+/** Whether conditional jump `op` is taken for a and b, unsigned and already cut to `width` bits. */
+export function jumpTaken(op: number, a: bigint, b: bigint, width: 32 | 64): boolean {
   const sa = (): bigint => BigInt.asIntN(width, a);
   const sb = (): bigint => BigInt.asIntN(width, b);
   switch (op) {

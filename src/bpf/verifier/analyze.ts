@@ -24,6 +24,7 @@
  * 512 bytes (each subprogram's depth is measured from the accesses into its frames, and checked
  * once every path is explored). States compare only with the same call stack.
  */
+import { jumpTaken } from '../interp.ts';
 import {
   ALU_ADD,
   ALU_AND,
@@ -45,16 +46,7 @@ import {
   CLS_STX,
   JMP_JA,
   JMP_JEQ,
-  JMP_JGE,
-  JMP_JGT,
-  JMP_JLE,
-  JMP_JLT,
   JMP_JNE,
-  JMP_JSET,
-  JMP_JSGE,
-  JMP_JSGT,
-  JMP_JSLE,
-  JMP_JSLT,
   MODE_ATOMIC,
   MODE_MEMSX,
   NUM_REGS,
@@ -582,8 +574,9 @@ function condJump(insn: Insn, pc: number, st: State, is32: boolean): number | [S
   }
   if (a.v.isConst() && b.v.isConst()) {
     // Both known: the outcome is decided (and much cheaper than refining).
-    const taken = constCondition(cond, a.v.umin, b.v.umin, is32);
-    if (taken !== null) return taken ? branchTarget(insn, pc)! : pc + 1;
+    const w = is32 ? 32 : 64;
+    const taken = jumpTaken(cond, BigInt.asUintN(w, a.v.umin), BigInt.asUintN(w, b.v.umin), w);
+    return taken ? branchTarget(insn, pc)! : pc + 1;
   }
   const branch = (taken: boolean): State | null => {
     const refined = a.v.refine(cond, b.v, is32, taken);
@@ -622,40 +615,6 @@ function foldConst(aop: number, a: bigint, b: bigint, is64: boolean): Scalar | n
       return null;
   }
   return constant(is64 ? BigInt.asUintN(64, v) : BigInt.asUintN(32, v));
-}
-
-/** Whether the jump `cond` is taken for the constants a and b (unsigned 64-bit), or null. */
-function constCondition(cond: number, a: bigint, b: bigint, is32: boolean): boolean | null {
-  const w = is32 ? 32 : 64;
-  const ua = BigInt.asUintN(w, a);
-  const ub = BigInt.asUintN(w, b);
-  const sa = BigInt.asIntN(w, a);
-  const sb = BigInt.asIntN(w, b);
-  switch (cond) {
-    case JMP_JEQ:
-      return ua === ub;
-    case JMP_JNE:
-      return ua !== ub;
-    case JMP_JGT:
-      return ua > ub;
-    case JMP_JGE:
-      return ua >= ub;
-    case JMP_JLT:
-      return ua < ub;
-    case JMP_JLE:
-      return ua <= ub;
-    case JMP_JSGT:
-      return sa > sb;
-    case JMP_JSGE:
-      return sa >= sb;
-    case JMP_JSLT:
-      return sa < sb;
-    case JMP_JSLE:
-      return sa <= sb;
-    case JMP_JSET:
-      return (ua & ub) !== 0n;
-  }
-  return null;
 }
 
 /** The accessed offsets [lo, hi] (first byte) of an access through a pointer. */
