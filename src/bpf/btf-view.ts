@@ -5,7 +5,7 @@
  * a member `int (*type)[N]` means N; `T *key` means sizeof(T)), struct members for struct_ops,
  * CO-RE relocations and source lines by instruction.
  */
-import { Btf, LINKAGE_EXTERN, parseBtf, parseBtfExt, type BtfExt, type LineRecord } from './btf.ts';
+import { Btf, LINKAGE_EXTERN, LINKAGE_GLOBAL, parseBtf, parseBtfExt, type BtfExt, type LineRecord } from './btf.ts';
 import type { CoreRelocation } from './core.ts';
 import { STT_SECTION, type ElfFile } from './elf.ts';
 import { MapType, type MapField, type MapFieldKind, type MapSpec } from './maps/map.ts';
@@ -32,6 +32,14 @@ export interface MemberInfo {
 
 export type LineInfo = Omit<LineRecord, 'insn'>;
 
+/** A function as BTF func info declares it: name, linkage and parameter shapes. */
+export interface FuncInfo {
+  name: string;
+  global: boolean;
+  /** Per parameter: a pointer (with its pointee's size) or a scalar. */
+  params: { pointer: boolean; size: number }[];
+}
+
 export interface ObjectBtf {
   btf: Btf;
   core: Btf;
@@ -41,6 +49,10 @@ export interface ObjectBtf {
   mapSpec(v: BtfVarInfo): MapSpec;
   coreRelocations(section: string): CoreRelocation[];
   lineAt(section: string, slot: number): LineInfo | undefined;
+  /** Special fields (spin locks, timers, kptrs) of a global data section's variables. */
+  dataFields(section: string): MapField[];
+  /** The function starting at an instruction slot of a section, from func info. */
+  funcAt(section: string, slot: number): FuncInfo | undefined;
 }
 
 export class ObjectBtfError extends ScxError {}
@@ -153,7 +165,26 @@ export function objectBtf(elf: ElfFile, file: string): ObjectBtf {
     return { file: f, line, column, text };
   };
 
+  const funcAt = (section: string, slot: number): FuncInfo | undefined => {
+    const rec = ext.funcInfo.get(section)?.find((f) => f.insn === slot);
+    if (!rec) return undefined;
+    const fn = btf.typeById(rec.typeId);
+    const proto = btf.typeById(fn.type);
+    const params = proto.params.map((p) => {
+      const t = btf.typeById(btf.resolve(p.type));
+      if (t.kind !== 'ptr') return { pointer: false, size: 0 };
+      const to = btf.typeById(btf.resolve(t.type));
+      return { pointer: true, size: to.kind === 'void' || to.kind === 'func_proto' || to.kind === 'fwd' ? 0 : btf.sizeOf(t.type) };
+    });
+    return { name: fn.name, global: fn.linkage === LINKAGE_GLOBAL, params };
+  };
+
+  const dataFields = (section: string): MapField[] =>
+    (datasecs.get(section) ?? []).flatMap((v) => specialFields(btf, v.typeId, v.offset)).sort((a, b) => a.offset - b.offset);
+
   return {
+    funcAt,
+    dataFields,
     btf,
     core: btf,
     datasec: (name) => datasecs.get(name),
@@ -186,7 +217,9 @@ function specialFields(btf: Btf, valueType: number, base = 0, depth = 0, out: Ma
     }
     for (const m of t.members) {
       const mt = btf.typeById(m.type);
-      if (mt.kind === 'ptr' && isKptr(btf, mt.type)) out.push({ kind: 'kptr', offset: base + m.bitOffset / 8, size: 8 });
+      if (mt.kind === 'ptr' && isKptr(btf, mt.type)) {
+        out.push({ kind: 'kptr', offset: base + m.bitOffset / 8, size: 8, typeName: btf.typeById(btf.resolve(mt.type)).name });
+      }
       else specialFields(btf, m.type, base + m.bitOffset / 8, depth + 1, out);
     }
   } else if (t.kind === 'array') {

@@ -9,7 +9,7 @@ import { BPF_MAX_LOOPS } from './isa.ts';
 import type { AddressSpace } from './memory.ts';
 import { slotOfCodeAddress } from './memory.ts';
 import { bpfFormat, readCString } from './printf.ts';
-import { BPF_LOCAL_STORAGE_GET_F_CREATE, type BpfMap } from './maps/map.ts';
+import { BPF_LOCAL_STORAGE_GET_F_CREATE, MapType as MT, type BpfMap } from './maps/map.ts';
 
 /** Helper ids (include/uapi/linux/bpf.h, __BPF_FUNC_MAPPER order). */
 export const HelperId = {
@@ -49,6 +49,94 @@ export const HelperId = {
   kptr_xchg: 194,
   map_lookup_percpu_elem: 195,
 } as const;
+
+/**
+ * What the verifier checks of each helper's arguments and knows of its result: the kernel's
+ * bpf_func_proto argument and return types (ARG_* / RET_*), in the kernel's own terms.
+ *  - `map`: CONST_PTR_TO_MAP (of one of `mapTypes` when given); `key`/`value`: initialised memory
+ *    of the map's key/value size; `valueOut`: writable memory of the value size (may be
+ *    uninitialised); `valueOrNull`: `value` or NULL;
+ *  - `mem` / `memOut` / `memOrNull` + the following `size` / `sizeOrZero`: a buffer and its length;
+ *  - `constSize`: a known constant (ring buffer reservations);
+ *  - `spinLock`, `timer`, `kptr`: a map value pointer exactly at such a field;
+ *  - `ringbufRecord`: a record from bpf_ringbuf_reserve, released by the call;
+ *  - `task` / `taskOrNull`: a trusted task_struct pointer; `btfOrNull`: a referenced kernel
+ *    object or NULL, released by the call (kptr_xchg);
+ *  - `func`: a callback (`lddw func`); `stackOrNull`: the callback's context;
+ *  - `anything`: any initialised value.
+ */
+export type HelperArg =
+  | 'anything'
+  | 'map'
+  | 'key'
+  | 'value'
+  | 'valueOut'
+  | 'valueOrNull'
+  | 'mem'
+  | 'memOut'
+  | 'memOrNull'
+  | 'size'
+  | 'sizeOrZero'
+  | 'constSize'
+  | 'spinLock'
+  | 'timer'
+  | 'kptr'
+  | 'ringbufRecord'
+  | 'task'
+  | 'taskOrNull'
+  | 'btfOrNull'
+  | 'func'
+  | 'stackOrNull';
+
+/** RET_*: a scalar, nothing, or a pointer that may be NULL. */
+export type HelperRet = 'scalar' | 'void' | 'mapValueOrNull' | 'ringbufRecordOrNull' | 'task' | 'kptrOrNull';
+
+export interface HelperProto {
+  readonly args: readonly HelperArg[];
+  readonly ret: HelperRet;
+  /** Map types the `map` argument must be (any when absent). */
+  readonly mapTypes?: readonly number[];
+  /** The callback's kind: how often it runs and what it receives. */
+  readonly callback?: 'loop' | 'forEachMapElem' | 'timer';
+}
+
+export const HELPER_PROTOS: Readonly<Record<number, HelperProto>> = {
+  [HelperId.map_lookup_elem]: { args: ['map', 'key'], ret: 'mapValueOrNull' },
+  [HelperId.map_update_elem]: { args: ['map', 'key', 'value', 'anything'], ret: 'scalar' },
+  [HelperId.map_delete_elem]: { args: ['map', 'key'], ret: 'scalar' },
+  [HelperId.probe_read]: { args: ['memOut', 'sizeOrZero', 'anything'], ret: 'scalar' },
+  [HelperId.ktime_get_ns]: { args: [], ret: 'scalar' },
+  [HelperId.trace_printk]: { args: ['mem', 'size'], ret: 'scalar' },
+  [HelperId.get_prandom_u32]: { args: [], ret: 'scalar' },
+  [HelperId.get_smp_processor_id]: { args: [], ret: 'scalar' },
+  [HelperId.get_current_pid_tgid]: { args: [], ret: 'scalar' },
+  [HelperId.get_current_task]: { args: [], ret: 'scalar' },
+  [HelperId.map_push_elem]: { args: ['map', 'value', 'anything'], ret: 'scalar', mapTypes: [MT.QUEUE, MT.STACK] },
+  [HelperId.map_pop_elem]: { args: ['map', 'valueOut'], ret: 'scalar', mapTypes: [MT.QUEUE, MT.STACK] },
+  [HelperId.map_peek_elem]: { args: ['map', 'valueOut'], ret: 'scalar', mapTypes: [MT.QUEUE, MT.STACK] },
+  [HelperId.spin_lock]: { args: ['spinLock'], ret: 'void' },
+  [HelperId.spin_unlock]: { args: ['spinLock'], ret: 'void' },
+  [HelperId.probe_read_kernel]: { args: ['memOut', 'sizeOrZero', 'anything'], ret: 'scalar' },
+  [HelperId.probe_read_kernel_str]: { args: ['memOut', 'sizeOrZero', 'anything'], ret: 'scalar' },
+  [HelperId.ktime_get_boot_ns]: { args: [], ret: 'scalar' },
+  [HelperId.ringbuf_output]: { args: ['map', 'mem', 'sizeOrZero', 'anything'], ret: 'scalar', mapTypes: [MT.RINGBUF] },
+  [HelperId.ringbuf_reserve]: { args: ['map', 'constSize', 'anything'], ret: 'ringbufRecordOrNull', mapTypes: [MT.RINGBUF] },
+  [HelperId.ringbuf_submit]: { args: ['ringbufRecord', 'anything'], ret: 'void' },
+  [HelperId.ringbuf_discard]: { args: ['ringbufRecord', 'anything'], ret: 'void' },
+  [HelperId.ringbuf_query]: { args: ['map', 'anything'], ret: 'scalar', mapTypes: [MT.RINGBUF] },
+  [HelperId.task_storage_get]: { args: ['map', 'taskOrNull', 'valueOrNull', 'anything'], ret: 'mapValueOrNull', mapTypes: [MT.TASK_STORAGE] },
+  [HelperId.task_storage_delete]: { args: ['map', 'task'], ret: 'scalar', mapTypes: [MT.TASK_STORAGE] },
+  [HelperId.get_current_task_btf]: { args: [], ret: 'task' },
+  [HelperId.for_each_map_elem]: { args: ['map', 'func', 'stackOrNull', 'anything'], ret: 'scalar', callback: 'forEachMapElem' },
+  [HelperId.timer_init]: { args: ['timer', 'map', 'anything'], ret: 'scalar' },
+  [HelperId.timer_set_callback]: { args: ['timer', 'func'], ret: 'scalar', callback: 'timer' },
+  [HelperId.timer_start]: { args: ['timer', 'anything', 'anything'], ret: 'scalar' },
+  [HelperId.timer_cancel]: { args: ['timer'], ret: 'scalar' },
+  [HelperId.trace_vprintk]: { args: ['mem', 'size', 'memOrNull', 'sizeOrZero'], ret: 'scalar' },
+  [HelperId.loop]: { args: ['anything', 'func', 'stackOrNull', 'anything'], ret: 'scalar', callback: 'loop' },
+  [HelperId.kptr_xchg]: { args: ['kptr', 'btfOrNull'], ret: 'kptrOrNull' },
+  [HelperId.map_lookup_percpu_elem]: { args: ['map', 'key', 'anything'], ret: 'mapValueOrNull' },
+};
 
 const EINVAL = 22;
 const E2BIG = 7;

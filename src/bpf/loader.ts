@@ -28,7 +28,9 @@ import { KMALLOC_MAX_SIZE, type BpfMap, type MapEnv } from './maps/map.ts';
 import { RingBufMap } from './maps/ringbuf.ts';
 import { ArrayMap as ArrayMapClass, type ArrayMap } from './maps/array.ts';
 import { sectionKind, type SectionKind } from './sections.ts';
-import { checkStructure, VerifierError } from './verifier/structure.ts';
+import { analyze, type GlobalFunc, type KfuncDesc, type MapDesc, type ProgramContext, type VerifierMaps } from './verifier/analyze.ts';
+import { C, array, ptr } from './ctypes.ts';
+import { BPF_F_RDONLY_PROG } from './maps/map.ts';
 import { objectBtf, type LineInfo, type ObjectBtf, type BtfVarInfo } from './btf-view.ts';
 
 export class LoadError extends ScxError {}
@@ -43,6 +45,11 @@ export interface Kernel {
   kfuncs(mem: AddressSpace, machine: Machine): KfuncDef[];
   /** Value of a `.kconfig` extern (CONFIG_HZ, LINUX_KERNEL_VERSION, ...). */
   kconfig(name: string): bigint | undefined;
+  /**
+   * What the verifier needs to know about a program's attachment (its callback's arguments, the
+   * kfuncs it may call, the fields it may write); undefined for programs verified as plain ones.
+   */
+  programContext?(obj: BpfObject, prog: ProgramSpec): ProgramContext | undefined;
 }
 
 /** What the machine being simulated offers while programs run. */
@@ -72,7 +79,10 @@ export function idleMachine(nrCpus = 1): Machine {
 
 export interface LoadOptions {
   engine?: EngineName;
-  /** Kernel-mode structural checks (default) or permissive. */
+  /**
+   * Verify as strictly as Linux (default), or for memory safety only (permissive). Every program
+   * is verified before it can run, either way.
+   */
   mode?: 'kernel' | 'permissive';
 }
 
@@ -284,6 +294,10 @@ export class LoadedObject {
     return this.dataMaps.get(section);
   }
 
+  isDataMap(map: BpfMap): boolean {
+    return [...this.dataMaps.values()].includes(map);
+  }
+
   registerMap(name: string, map: BpfMap): void {
     // A small region stands for the kernel's struct bpf_map: its address identifies the map.
     const addr = this.mem.alloc(`map ${name}`, 8, { writable: false }).start;
@@ -342,7 +356,7 @@ function loadUnchecked(obj: BpfObject, kernel: Kernel, machine: Machine, options
   // Global data: one single-element array map per section; .rodata is frozen for programs.
   for (const [section, init] of obj.dataInit) {
     const readonly = section.startsWith('.rodata');
-    loaded.registerDataMap(section, createGlobalDataMap(section, init, loaded.mapEnv(), { readonly }));
+    loaded.registerDataMap(section, createGlobalDataMap(section, init, loaded.mapEnv(), { readonly, fields: obj.btf.dataFields(section) }));
   }
   // BTF-defined maps.
   for (const v of obj.mapVars) {
@@ -366,6 +380,12 @@ function loadUnchecked(obj: BpfObject, kernel: Kernel, machine: Machine, options
   };
   const kfuncs = new Map(kfuncTable);
   kfuncs.set(0, poisonedKfunc);
+  const kfuncById = new Map<number, KfuncDesc>();
+  for (const d of kfuncDefs) {
+    const id = kernel.kfuncId(d.name);
+    if (id) kfuncById.set(id, { name: d.name, proto: d.proto, flags: d.flags ?? 0 });
+  }
+  const verifierMaps = mapsForVerifier(loaded);
 
   for (const prog of obj.programs) {
     const linked = linkProgram(obj, loaded, prog, kconfig, where);
@@ -414,15 +434,20 @@ function loadUnchecked(obj: BpfObject, kernel: Kernel, machine: Machine, options
     });
     const helpers = helperTable(helperDefs);
     checkUnknownCalls(obj, prog, linked.insns, helpers, kfuncs);
-    try {
-      checkStructure(linked.insns, { mode: options.mode ?? 'permissive', helpers, kfuncs, entryArgs: 1, pseudoResolved: true });
-    } catch (e) {
-      if (e instanceof VerifierError) {
-        const line = linked.lines[e.pc];
-        const at = line ? ` (${line.file}:${line.line})` : '';
-        throw new LoadError(`${obj.file}: program '${prog.name}': ${e.message}${at}`);
-      }
-      throw e;
+    const verdict = analyze(linked.insns, {
+      mode: options.mode ?? 'kernel',
+      helpers,
+      kfuncs,
+      pseudoResolved: true,
+      program: kernel.programContext?.(obj, prog),
+      maps: verifierMaps,
+      kfunc: (id) => kfuncById.get(id),
+      globalFuncs: linked.globalFuncs,
+    });
+    if (!verdict.ok) {
+      const line = linked.lines[verdict.pc];
+      const at = line ? ` (${line.file}:${line.line})` : '';
+      throw new LoadError(`${obj.file}: program '${prog.name}': ${verdict.message}${at}`);
     }
     const exe = withSourceLines(prepare(options.engine ?? DEFAULT_ENGINE, linked.insns, loaded.mem, { helpers, kfuncs }), prog.name, linked.lines);
     loaded.programs.set(prog.name, {
@@ -496,6 +521,8 @@ interface Linked {
   linkedSlot(section: string, sectionSlot: number): number;
   kfuncNames: Set<string>;
   poisonNotes: Map<number, string>;
+  /** Global (non-static) functions by their first linked instruction. */
+  globalFuncs: Map<number, GlobalFunc>;
 }
 
 /**
@@ -618,7 +645,49 @@ function linkProgram(
     }
     return -1;
   };
-  return { insns, lines, linkedSlot, kfuncNames, poisonNotes };
+  // Global functions, which the verifier checks on their own (BTF func info says which are).
+  const globalFuncs = new Map<number, GlobalFunc>();
+  for (const [textSlot, at] of placed) {
+    const info = obj.btf.funcAt('.text', textSlot);
+    if (info?.global) {
+      globalFuncs.set(at, { name: info.name, params: info.params.map((p) => (p.pointer ? ptr(array(C.u8, p.size)) : C.u64)) });
+    }
+  }
+  return { insns, lines, linkedSlot, kfuncNames, poisonNotes, globalFuncs };
+}
+
+/** The loaded object's maps as the verifier sees them, by the addresses programs hold. */
+function mapsForVerifier(loaded: LoadedObject): VerifierMaps {
+  const descs = new Map<BpfMap, MapDesc>();
+  const desc = (m: BpfMap): MapDesc => {
+    let d = descs.get(m);
+    if (!d) {
+      d = {
+        name: m.name,
+        type: m.type,
+        keySize: m.keySize,
+        valueSize: m.valueSize,
+        maxEntries: m.maxEntries,
+        readonly: (m.flags & BPF_F_RDONLY_PROG) !== 0,
+        fields: m.spec.fields ?? [],
+      };
+      descs.set(m, d);
+    }
+    return d;
+  };
+  const dataRanges = [...loaded.maps.values()]
+    .filter((m): m is ArrayMap => m instanceof ArrayMapClass && m.maxEntries === 1 && loaded.isDataMap(m))
+    .map((m) => ({ map: m, start: m.valueAddr(0, 0) }));
+  return {
+    mapAt: (addr) => {
+      const m = loaded.mapAt(addr);
+      return m && desc(m);
+    },
+    valueAt: (addr) => {
+      const r = dataRanges.find((x) => addr >= x.start && addr < x.start + x.map.valueSize);
+      return r && { map: desc(r.map), offset: addr - r.start };
+    },
+  };
 }
 
 function resolveKfunc(loaded: LoadedObject, insn: Insn, sym: ElfSymbol, here: string, names: Set<string>): void {

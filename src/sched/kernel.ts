@@ -6,7 +6,9 @@ import { CTypeBtfBuilder as BtfBuilder } from '../bpf/btf-build.ts';
 import type { Btf } from '../bpf/btf.ts';
 import { cpumaskKfuncs, iterNumKfuncs, rcuKfuncs } from '../bpf/kfuncs/generic.ts';
 import type { KfuncDef } from '../bpf/kfuncs/kfunc.ts';
-import { idleMachine, type Kernel, type Machine } from '../bpf/loader.ts';
+import { idleMachine, type BpfObject, type Kernel, type Machine, type ProgramSpec } from '../bpf/loader.ts';
+import type { ProgramContext } from '../bpf/verifier/analyze.ts';
+import { scxProgramContext } from './ext/verify-context.ts';
 import { AddressSpace } from '../bpf/memory.ts';
 import { KERNEL_TYPES, NR_CPUS } from './kernel-types.ts';
 import { scxKfuncs } from './ext/kfunc-protos.ts';
@@ -36,6 +38,7 @@ export class SimKernel implements Kernel {
   private readonly funcIds = new Map<string, number>();
   private readonly providers: KfuncProvider[];
   private readonly config = new Map<string, bigint>();
+  private readonly flavour: '6.12' | 'newer';
 
   constructor(cfg: KernelConfig = {}) {
     this.providers = [...GENERIC_KFUNCS, cfg.scx ?? (() => scxKfuncs())];
@@ -52,6 +55,7 @@ export class SimKernel implements Kernel {
     }
     this.btf = builder.build();
     const [major, minor, patch] = cfg.version ?? [6, 12, 0];
+    this.flavour = major === 6 && minor === 12 ? '6.12' : 'newer';
     this.config.set('LINUX_KERNEL_VERSION', BigInt((major << 16) + (minor << 8) + Math.min(patch, 255)));
     this.config.set('CONFIG_HZ', BigInt(cfg.hz ?? 1000));
     this.config.set('CONFIG_NR_CPUS', BigInt(NR_CPUS));
@@ -70,6 +74,10 @@ export class SimKernel implements Kernel {
 
   kfuncs(mem: AddressSpace, machine: Machine): KfuncDef[] {
     return this.providers.flatMap((p) => p(mem, machine));
+  }
+
+  programContext(obj: BpfObject, prog: ProgramSpec): ProgramContext | undefined {
+    return scxProgramContext(obj, prog, this.flavour);
   }
 
   kconfig(name: string): bigint | undefined {

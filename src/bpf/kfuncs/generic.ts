@@ -12,14 +12,25 @@ import { HelperError, type HelperCall } from '../helpers.ts';
 import { BPF_MAX_LOOPS } from '../isa.ts';
 import type { AddressSpace } from '../memory.ts';
 import { ElementPool } from '../maps/pool.ts';
-import type { KfuncDef } from './kfunc.ts';
+import { KF, type KfuncDef } from './kfunc.ts';
 import { CPUMASK_BYTES, boolT, bpfCpumask, bpfIterNum, cpumask, u32T } from './types.ts';
 
 const EINVAL = 22;
 const E2BIG = 7;
 
 const proto = (ret: CType, ...params: [string, CType][]) => funcProto(ret, params.map(([name, type]) => ({ name, type })));
-const k = (name: string, p: ReturnType<typeof proto>, fn: KfuncDef['fn']): KfuncDef => ({ name, proto: p, fn });
+/** Flags per kfunc as kernel/bpf registers them (the cpumask operations take RCU pointers). */
+const FLAGS: Record<string, number> = {
+  bpf_iter_num_new: KF.ITER_NEW,
+  bpf_iter_num_next: KF.ITER_NEXT | KF.RET_NULL,
+  bpf_iter_num_destroy: KF.ITER_DESTROY,
+  bpf_cpumask_create: KF.ACQUIRE | KF.RET_NULL,
+  bpf_cpumask_acquire: KF.ACQUIRE | KF.TRUSTED_ARGS,
+  bpf_cpumask_release: KF.RELEASE,
+  bpf_rcu_read_lock: 0,
+  bpf_rcu_read_unlock: 0,
+};
+const k = (name: string, p: ReturnType<typeof proto>, fn: KfuncDef['fn']): KfuncDef => ({ name, proto: p, fn, flags: FLAGS[name] ?? KF.RCU });
 
 export function iterNumKfuncs(mem: AddressSpace): KfuncDef[] {
   const it = ptr(bpfIterNum);

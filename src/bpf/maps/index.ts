@@ -46,6 +46,7 @@ import {
   type MapEnv,
   type MapFieldKind,
   type MapSpec,
+  type MapField,
 } from './map.ts';
 import { QueueStackMap } from './queue-stack.ts';
 import { RingBufMap } from './ringbuf.ts';
@@ -299,6 +300,8 @@ export function createMap(spec: MapSpec, env: MapEnv): BpfMap {
 export interface GlobalDataOptions {
   /** `.rodata`: BPF_F_RDONLY_PROG, values in a read-only region, frozen after the data is written. */
   readonly readonly?: boolean;
+  /** Spin locks, timers and kptrs among the section's variables. */
+  readonly fields?: readonly MapField[];
 }
 
 /**
@@ -308,7 +311,7 @@ export interface GlobalDataOptions {
  */
 export function createGlobalDataMap(name: string, data: Uint8Array, env: MapEnv, options: GlobalDataOptions = {}): ArrayMap {
   const flags = BPF_F_MMAPABLE | (options.readonly ? BPF_F_RDONLY_PROG : 0);
-  const map = createMap({ name, type: MapType.ARRAY, keySize: 4, valueSize: data.length, maxEntries: 1, flags }, env) as ArrayMap;
+  const map = createMap({ name, type: MapType.ARRAY, keySize: 4, valueSize: data.length, maxEntries: 1, flags, fields: options.fields }, env) as ArrayMap;
   map.updateUser(u32Key(0), data);
   if (options.readonly) map.freeze();
   return map;

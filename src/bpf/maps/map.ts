@@ -207,6 +207,8 @@ export interface MapField {
   readonly kind: MapFieldKind;
   readonly offset: number;
   readonly size: number;
+  /** kptr: the struct it points to (the verifier types what bpf_kptr_xchg returns). */
+  readonly typeName?: string;
 }
 
 export interface MapSpec {

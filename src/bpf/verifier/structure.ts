@@ -192,6 +192,8 @@ export function checkStructure(insns: readonly Insn[], options: StructureOptions
 
   // Pass 2: targets in range and on instruction starts; subprogram starts.
   const starts = new Set<number>([0]);
+  /** Subprograms whose address is taken (`lddw func`): callbacks, which must return a value. */
+  const callbacks = new Set<number>();
   for (let pc = 0; pc < n; pc++) {
     if (!insnStart[pc]) continue;
     const insn = insns[pc];
@@ -201,6 +203,7 @@ export function checkStructure(insns: readonly Insn[], options: StructureOptions
     if (!insnStart[target]) fail(pc, `jump target ${target} is the second half of the lddw at ${target - 1}`);
     const isLocalCall = insn.opcode === OP_CALL && insn.src === CALL_LOCAL;
     if (isLocalCall || (insn.opcode === OP_LDDW && insn.src === PSEUDO_FUNC)) starts.add(target);
+    if (insn.opcode === OP_LDDW && insn.src === PSEUDO_FUNC) callbacks.add(target);
   }
   for (let pc = 0; pc < n; pc++) {
     if (!insnStart[pc]) continue;
@@ -263,7 +266,9 @@ export function checkStructure(insns: readonly Insn[], options: StructureOptions
       reachable[pc] = true;
       const insn = insns[pc];
       const { reads } = regEffects(insn);
-      const missing = reads & ~inState[pc];
+      // A function called with `call local` may return nothing (C void); callbacks may not.
+      const voidOk = insn.opcode === OP_EXIT && s !== 0 && !callbacks.has(start);
+      const missing = reads & ~inState[pc] & (voidOk ? ~1 : ~0);
       if (missing) {
         const r = 31 - Math.clz32(missing & -missing);
         fail(pc, r === 0 && insn.opcode === OP_EXIT ? 'r0 is not set at exit' : `r${r} is read before it is written`);

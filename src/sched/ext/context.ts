@@ -112,14 +112,26 @@ function kfuncGroups(name: string, flavour: KernelFlavour): number {
 }
 
 /**
+ * Why `kfunc` may not be called from `callback` (a sched_ext_ops member, or `timer` /
+ * `syscall`), or null when it may. The verifier asks this at load time; the core at run time.
+ */
+export function kfuncContextProblem(kfunc: string, callback: string, flavour: KernelFlavour = 'newer'): string | null {
+  const needs = kfuncGroups(kfunc, flavour);
+  if (needs === ANY) return null;
+  const open = CALLBACK_GROUPS[callback] ?? 0;
+  if (open & needs) return null;
+  return `${callback} allows ${describeMask(open)} kfuncs; ${kfunc} needs ${describeMask(needs)}`;
+}
+
+/**
  * Abort unless `kfunc` may be called from `callback` (a sched_ext_ops member, or `timer` /
  * `syscall`).
  */
 export function checkKfuncContext(kfunc: string, callback: string, flavour: KernelFlavour = 'newer'): void {
+  const problem = kfuncContextProblem(kfunc, callback, flavour);
+  if (problem === null) return;
   const needs = kfuncGroups(kfunc, flavour);
-  if (needs === ANY) return;
   const open = CALLBACK_GROUPS[callback] ?? 0;
-  if (open & needs) return;
   throw new SchedulerAbort(
     SCX_EXIT_ERROR,
     'runtime error',

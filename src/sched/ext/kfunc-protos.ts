@@ -6,7 +6,7 @@
  */
 import { C, VOID, funcProto, ptr, type CType } from '../../bpf/ctypes.ts';
 import { HelperError, type HelperFn } from '../../bpf/helpers.ts';
-import type { KfuncDef } from '../../bpf/kfuncs/kfunc.ts';
+import { KF, type KfuncDef } from '../../bpf/kfuncs/kfunc.ts';
 import { boolT, cpumask, s32T, u32T, u64T } from '../../bpf/kfuncs/types.ts';
 import { bpfIterScxDsq, cgroup, taskStruct } from '../kernel-types.ts';
 
@@ -69,6 +69,34 @@ export const SCX_KFUNC_PROTOS: Record<string, ReturnType<typeof proto>> = {
   scx_bpf_now: proto(u64T),
 };
 
+/** KF_* flags as kernel/sched/ext.c registers them; kfuncs not listed have none. */
+export const SCX_KFUNC_FLAGS: Record<string, number> = {
+  scx_bpf_dsq_insert: KF.RCU,
+  scx_bpf_dsq_insert_vtime: KF.RCU,
+  scx_bpf_dispatch: KF.RCU,
+  scx_bpf_dispatch_vtime: KF.RCU,
+  scx_bpf_dsq_move: KF.RCU,
+  scx_bpf_dsq_move_vtime: KF.RCU,
+  scx_bpf_dispatch_from_dsq: KF.RCU,
+  scx_bpf_dispatch_vtime_from_dsq: KF.RCU,
+  scx_bpf_create_dsq: KF.SLEEPABLE,
+  bpf_iter_scx_dsq_new: KF.ITER_NEW,
+  bpf_iter_scx_dsq_next: KF.ITER_NEXT | KF.RET_NULL,
+  bpf_iter_scx_dsq_destroy: KF.ITER_DESTROY,
+  scx_bpf_select_cpu_dfl: KF.RCU,
+  scx_bpf_pick_idle_cpu: KF.RCU,
+  scx_bpf_pick_any_cpu: KF.RCU,
+  scx_bpf_get_idle_cpumask: KF.ACQUIRE,
+  scx_bpf_get_idle_smtmask: KF.ACQUIRE,
+  scx_bpf_put_idle_cpumask: KF.RELEASE,
+  scx_bpf_get_possible_cpumask: KF.ACQUIRE,
+  scx_bpf_get_online_cpumask: KF.ACQUIRE,
+  scx_bpf_put_cpumask: KF.RELEASE,
+  scx_bpf_task_running: KF.RCU,
+  scx_bpf_task_cpu: KF.RCU,
+  scx_bpf_task_cgroup: KF.RCU | KF.ACQUIRE,
+};
+
 /**
  * The sched_ext kfuncs with the given implementations; names without one fail when called,
  * saying that only a running simulation provides them.
@@ -80,6 +108,7 @@ export function scxKfuncs(impl: Partial<Record<string, HelperFn>> = {}): KfuncDe
   return Object.entries(SCX_KFUNC_PROTOS).map(([name, p]) => ({
     name,
     proto: p,
+    flags: SCX_KFUNC_FLAGS[name] ?? 0,
     fn:
       impl[name] ??
       (() => {

@@ -60,10 +60,3 @@ export function runAccepted(path: string, tasks: SimTask[] = mixedWorkload(), du
   return simulate({ scheduler: { kind: 'bpf', file, bytes: new Uint8Array(readFileSync(path)) }, tasks, topology: '4', durationNs, seed: 1, checkInvariants: true });
 }
 
-/**
- * Safe programs Linux accepts that scx-sim's loader refuses today (accept/refused/, each with
- * its reason in its header comment and README.md), with a phrase of the loader's message.
- */
-export const ACCEPT_REFUSED: readonly { path: string; loaderSays: string }[] = [
-  { path: join(ACCEPT_DIR, 'refused/void-subprog.bpf.o'), loaderSays: 'r0 is not set at exit' },
-];
