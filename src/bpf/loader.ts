@@ -14,6 +14,7 @@
  * from a `Kernel` and a `Machine`; this module knows nothing about scheduling.
  */
 import { ScxError } from '../util/errors.ts';
+import { formatInsn } from './asm.ts';
 import { CORE_KIND_NAMES, CORE_POISON_HELPER, essentialName, indexByName, patchInstruction, resolveRelocation, type CoreBtf, type CoreResult } from './core.ts';
 import { parseElf, R_BPF_64_64, R_BPF_64_ABS32, R_BPF_64_ABS64, SHN_UNDEF, SHT_NOBITS, SHT_PROGBITS, STB_WEAK, STT_FUNC, STT_SECTION, type ElfFile, type ElfRelocation, type ElfSection, type ElfSymbol } from './elf.ts';
 import { prepare, DEFAULT_ENGINE, type EngineName, type Executable } from './engine.ts';
@@ -84,6 +85,8 @@ export interface LoadOptions {
    * is verified before it can run, either way.
    */
   mode?: 'kernel' | 'permissive';
+  /** Called for every instruction the verifier processes, with the state it runs in (`verify --log`). */
+  verifierLog?(program: string, pc: number, insn: string, line: LineInfo | undefined, state: string): void;
 }
 
 /** One global-data or map variable as the object declares it. */
@@ -124,6 +127,10 @@ export interface LoadedProgram {
   lines: (LineInfo | undefined)[];
   helpers: number[];
   kfuncs: string[];
+  /** Instructions the verifier processed to accept the program (its complexity). */
+  insnsProcessed: number;
+  /** Wall-clock time the verifier took (for benchmarks; never part of a result). */
+  verifyMs: number;
   exe: Executable;
 }
 
@@ -434,6 +441,7 @@ function loadUnchecked(obj: BpfObject, kernel: Kernel, machine: Machine, options
     });
     const helpers = helperTable(helperDefs);
     checkUnknownCalls(obj, prog, linked.insns, helpers, kfuncs);
+    const verifyStart = performance.now();
     const verdict = analyze(linked.insns, {
       mode: options.mode ?? 'kernel',
       helpers,
@@ -443,7 +451,9 @@ function loadUnchecked(obj: BpfObject, kernel: Kernel, machine: Machine, options
       maps: verifierMaps,
       kfunc: (id) => kfuncById.get(id),
       globalFuncs: linked.globalFuncs,
+      log: options.verifierLog && ((pc, state) => options.verifierLog!(prog.name, pc, formatInsn(linked.insns, pc), linked.lines[pc], state)),
     });
+    const verifyMs = performance.now() - verifyStart;
     if (!verdict.ok) {
       const line = linked.lines[verdict.pc];
       const at = line ? ` (${line.file}:${line.line})` : '';
@@ -458,6 +468,8 @@ function loadUnchecked(obj: BpfObject, kernel: Kernel, machine: Machine, options
       lines: linked.lines,
       helpers: [...new Set(linked.insns.filter((i) => i.opcode === OP_CALL && i.src === CALL_HELPER).map((i) => i.imm))].sort((a, b) => a - b),
       kfuncs: [...linked.kfuncNames].sort(),
+      insnsProcessed: verdict.insnsProcessed,
+      verifyMs,
       exe,
     });
   }

@@ -8,6 +8,7 @@ import { asmCommand, disasmCommand } from './asm.ts';
 import { conformanceCommand } from './conformance.ts';
 import { demoCommand } from './demo.ts';
 import { inspectCommand } from './inspect.ts';
+import { verifyCommand } from './verify.ts';
 import { runCommand } from './run.ts';
 import { workloadCommand } from './workload.ts';
 import { mergeCommand, suiteCommand } from './suite.ts';
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(reportCommand)
     .command(compareCommand)
     .command(inspectCommand)
+    .command(verifyCommand)
     .command(demoCommand)
     .demandCommand(1, 'give a command')
     .strict()

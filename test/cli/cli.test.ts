@@ -135,3 +135,40 @@ describe('scx-sim run', () => {
     expect(r.err).toBe("scx-sim: gen:nope,n=1: unknown generator 'nope' (have: hogs, bursts, schbench, hackbench, server, build, mix, periodic, shell)\n");
   });
 });
+
+describe('scx-sim verify', () => {
+  it('accepts a committed scheduler, listing each program with the instructions the verifier processed', () => {
+    const r = cli('verify', 'schedulers/vtime.bpf.o');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('schedulers/vtime.bpf.o: verified (kernel mode), 7 programs');
+    expect(r.out).toMatch(/vtime_enqueue\s+struct_ops\/vtime_enqueue\s+\d+ insns, \d+ processed/);
+  });
+
+  it('rejects an unsafe object with the instruction, the reason and the C line, exit status 1, no stack trace', () => {
+    const r = cli('verify', 'test/fixtures/verifier/c/null-map-lookup.bpf.o');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("program 'null_lookup_dispatch': instruction 7 (ldxdw %r1, [%r0]): r0 is a possibly NULL pointer");
+    expect(r.err.trimEnd().endsWith('(./null-map-lookup.bpf.c:22)')).toBe(true);
+    expect(r.err).not.toMatch(STACK_LINE);
+  });
+
+  it('prints the state before each instruction with --log, the C source line where it changes', () => {
+    const r = cli('verify', '--log', 'test/fixtures/verifier/c/null-map-lookup.bpf.o');
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('null_lookup_dispatch: ; *cnt += 1; /* REJECT: cnt may be NULL */  (./null-map-lookup.bpf.c:22)');
+    expect(r.out).toMatch(/null_lookup_dispatch:\s+7: ldxdw %r1, \[%r0\]\s+; r0=mapval:dispatches\|null r10=fp0/);
+  });
+
+  it('verifies assembler text, and --permissive drops the Linux-only rules', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scx-verify-'));
+    const file = join(dir, 'cmp.s');
+    // Comparing two stack pointers: memory safe, but Linux (without CAP_PERFMON) refuses it.
+    writeFileSync(file, 'mov %r2, %r10\nmov %r0, 0\njeq %r2, %r10, out\nmov %r0, 1\nout:\nexit\n');
+    const strict = cli('verify', file);
+    expect(strict.code).toBe(1);
+    expect(strict.err).toContain('instruction 2 (jeq %r2, %r10, +1): r2 is a pointer to the stack: pointer comparison is prohibited');
+    const permissive = cli('verify', '--permissive', file);
+    expect(permissive.code).toBe(0);
+    expect(permissive.out).toContain('verified (permissive mode), 5 insns');
+  });
+});

@@ -302,7 +302,7 @@ export function formatState(st: State): string {
   const reg = (r: Reg | IterReg): string => {
     switch (r.k) {
       case 'scalar':
-        return r.v.isConst() ? String(BigInt.asIntN(64, r.v.umin)) : `scalar${r.v}`;
+        return r.v.isConst() ? String(BigInt.asIntN(64, r.v.umin)) : `scalar${r.v.brief() === 'unknown' ? '' : r.v.brief().replace(/ and .*/, '')}${r.id ? `#${r.id}` : ''}`;
       case 'released':
         return 'released';
       case 'iter':
@@ -310,7 +310,7 @@ export function formatState(st: State): string {
       case 'uninit':
         return '?';
       default: {
-        const off = r.off.isConst() ? (r.off.smin === 0n ? '' : `${r.off.smin >= 0n ? '+' : ''}${r.off.smin}`) : `+${r.off}`;
+        const off = r.off.isConst() ? (r.off.smin === 0n ? '' : `${r.off.smin >= 0n ? '+' : ''}${r.off.smin}`) : `+${r.off.brief()}`;
         const name =
           r.k === 'stack'
             ? `fp${r.frame}`
@@ -795,7 +795,7 @@ function alu(env: Env, insn: Insn, pc: number, st: State): Reg {
   // access is reported where the pointer is used.
   const low = aop === ALU_SUB ? -s.v.smax : s.v.smin;
   if (s.v.smin === MIN_S64 || s.v.smax === MAX_S64) {
-    throw new Reject(pc, `${what}: pointer arithmetic with a scalar that is unbounded (${s.v}) is prohibited; bound it first with 'if (i < N)' or '& (N - 1)'`);
+    throw new Reject(pc, `${what}: pointer arithmetic with a scalar that is unbounded (${s.v.brief()}) is prohibited; bound it first with 'if (i < N)' or '& (N - 1)'`);
   }
   if (low < -MAX_VAR_OFF) {
     throw new Reject(pc, `${what}: adding a scalar as low as ${low} makes the pointer go out of bounds; check the lower end too (i >= 0), or use an unsigned index`);
@@ -925,7 +925,7 @@ function checkStack(pc: number, r: number, p: { off: Scalar }, off: number, size
 /** Bounds of an access into an object of `size` bytes (map value, memory, kernel struct, context). */
 function checkObject(pc: number, r: number, p: PtrReg, off: number, size: number, verb: string, what: string): [number, number] {
   if (p.off.smax > MAX_VAR_OFF) {
-    throw new Reject(pc, `unbounded memory access: the ${verb} through r${r} (${describe(p)}) has an offset the verifier cannot bound (${p.off}); bound the index with 'if (i < N)' or '& (N - 1)' before using it`);
+    throw new Reject(pc, `unbounded memory access: the ${verb} through r${r} (${describe(p)}) has an offset the verifier cannot bound (${p.off.brief()}); bound the index with 'if (i < N)' or '& (N - 1)' before using it`);
   }
   const [lo, hi] = range(p, off);
   if (lo < 0 || hi + size > p.size) {
@@ -1053,7 +1053,7 @@ function memberAt(rec: RecordType, off: number, size: number): { type: CType; of
 
 function loadBtf(pc: number, r: number, base: PtrReg, off: number, size: number, signed: boolean): Reg {
   if (!base.off.isConst()) {
-    throw new Reject(pc, `r${r} is ${describe(base)} with a variable offset (${base.off}): kernel structs are read at constant offsets only; copy the field with bpf_probe_read_kernel`);
+    throw new Reject(pc, `r${r} is ${describe(base)} with a variable offset (${base.off.brief()}): kernel structs are read at constant offsets only; copy the field with bpf_probe_read_kernel`);
   }
   const rec = base.rec!;
   const [lo] = checkObject(pc, r, base, off, size, 'read', `struct ${rec.name}`);
@@ -1158,7 +1158,7 @@ function storeStack(env: Env, st: State, pc: number, r: number, base: PtrReg, of
  * at the pointer must be inside its object; for reads, initialised; for writes, writable (stack
  * bytes written become data).
  */
-function checkMemArg(env: Env, st: State, pc: number, r: number, p: Reg, size: number | Scalar, mode: 'read' | 'write', nullOk = false): void {
+function checkMemArg(env: Env, st: State, pc: number, r: number, p: Reg, size: number | Scalar, mode: 'read' | 'write', nullOk = false, sizeReg = r + 1): void {
   if (p.k === 'scalar' && nullOk && p.v.isConst() && p.v.umin === 0n) return;
   if (p.k === 'released') throw new Reject(pc, `r${r} is ${describe(p)}: a use after release`);
   if (!isPtr(p)) throw new Reject(pc, `argument type mismatch: r${r} must point to memory, but it is ${describe(p)}`);
@@ -1167,7 +1167,7 @@ function checkMemArg(env: Env, st: State, pc: number, r: number, p: Reg, size: n
   if (typeof size === 'number') max = size;
   else {
     if (size.umax >= MAX_VAR_SIZE) {
-      throw new Reject(pc, `the size for r${r} is unbounded (${size}): the verifier cannot tell how many bytes are accessed; bound it with 'if (n <= sizeof(buf))' or '& (N - 1)'`);
+      throw new Reject(pc, `the size in r${sizeReg} for the buffer in r${r} is unbounded (${size.brief()}): the verifier cannot tell how many bytes are accessed; bound it with 'if (n <= sizeof(buf))' or '& (N - 1)'`);
     }
     max = Number(size.umax);
   }
@@ -1296,10 +1296,10 @@ function callHelper(env: Env, pc: number, st: State, id: number): number | Fork 
       case 'sizeOrZero': {
         if (v.k !== 'scalar') mismatch(r, v, 'a size (a scalar)');
         const s = (v as { v: Scalar }).v;
-        if (kind === 'size' && s.umin === 0n && s.umax < MAX_VAR_SIZE) throw new Reject(pc, `the size in r${r} may be 0 (${s}); ${fname} needs at least one byte`);
+        if (kind === 'size' && s.umin === 0n && s.umax < MAX_VAR_SIZE) throw new Reject(pc, `the size in r${r} may be 0 (${s.brief()}); ${fname} needs at least one byte`);
         if (!memArg) throw new Reject(pc, `${fname}: a size without a buffer`);
         const m = memArg as { r: number; v: Reg; mode: 'read' | 'write'; nullOk: boolean };
-        checkMemArg(env, st, pc, m.r, m.v, s, m.mode, m.nullOk);
+        checkMemArg(env, st, pc, m.r, m.v, s, m.mode, m.nullOk, r);
         memArg = null;
         return;
       }

@@ -693,6 +693,19 @@ export class Scalar {
     return this.constrain(w, [v.u, v.s], v.t);
   }
 
+  /**
+   * The few facts that say most, for messages and logs: the value's ranges where they are not
+   * the full ones, e.g. `[0, 63]`, `[-2147483648, 15] (signed)`, `unknown`.
+   */
+  brief(): string {
+    if (this.isConst()) return `${BigInt.asIntN(64, this.umin)}`;
+    const parts: string[] = [];
+    if (this.umin !== 0n || this.umax !== M64) parts.push(`[${this.umin}, ${this.umax}]`);
+    if ((this.smin !== -(1n << 63n) || this.smax !== (1n << 63n) - 1n) && (this.smin < 0n || parts.length === 0)) parts.push(`[${this.smin}, ${this.smax}] (signed)`);
+    if (parts.length === 0 && (this.u32min !== 0n || this.u32max !== M32)) parts.push(`low 32 bits in [${this.u32min}, ${this.u32max}]`);
+    return parts.length ? parts.join(' and ') : 'unknown';
+  }
+
   toString(): string {
     if (this.isConst()) return `${this.umin}`;
     return (
