@@ -1843,6 +1843,10 @@ export class Machine {
     const words = this.km.words;
     const view = this.km.mem.view;
     view.setUint32(words.cpuAddr, cpu, true);
+    // `current` (bpf_get_current_task[_btf]): the task running on the CPU. The machine models no
+    // idle task_struct, so on an idle CPU it is 0, where Linux would give the CPU's idle task.
+    const curr = this.cpus[cpu]?.curr;
+    view.setBigUint64(words.currentTaskAddr, BigInt(curr ? curr.task.addr : 0), true);
     const now = this.q.now;
     view.setUint32(words.clockAddr, now >>> 0, true);
     view.setUint32(words.clockAddr + 4, Math.floor(now / 0x1_0000_0000), true);

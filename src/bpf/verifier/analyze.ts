@@ -1418,7 +1418,7 @@ function callHelper(env: Env, pc: number, st: State, id: number): number | Fork 
   const f = func as PtrReg | null;
   if (f && proto.callback === 'timer') {
     const m = timerMap as MapDesc | null;
-    if (m) queueTimerCallback(env, st, f.target, m);
+    if (m) queueTimerCallback(env, f.target, m);
     return pc + 1;
   }
   if (f && (proto.callback === 'loop' || proto.callback === 'forEachMapElem')) {
@@ -1440,10 +1440,9 @@ function callHelper(env: Env, pc: number, st: State, id: number): number | Fork 
 }
 
 /** A BPF timer callback runs on its own, from a timer, with (map, key, value) in r1..r3. */
-function queueTimerCallback(env: Env, st: State, target: number, map: MapDesc): void {
+function queueTimerCallback(env: Env, target: number, map: MapDesc): void {
   const key = `timer:${target}:${map.name}`;
   if (env.roots.has(key)) return;
-  void st;
   const root = emptyState(target, { what: 'a BPF timer callback', min: 0n, max: 0n, context: 'timer' });
   root.regs[1] = pointer('map', { map });
   root.regs[2] = pointer('mem', { size: map.keySize, writable: false });

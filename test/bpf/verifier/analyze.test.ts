@@ -451,3 +451,29 @@ describe('analyze: the negative corpus (asm cases)', () => {
     });
   }
 });
+
+describe('analyze: maps, NULL checks and linked scalars', () => {
+  const counts = { name: 'counts', type: 2, keySize: 4, valueSize: 64, maxEntries: 1, readonly: false, fields: [] };
+  const maps = { maps: { mapAt: (addr: number) => (addr === 7 ? counts : undefined), valueAt: () => undefined }, pseudoResolved: true };
+  const lookup = 'stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_fd 7\ncall 1\n';
+
+  it('settles every copy of a possibly NULL pointer with one test', () => {
+    // r6 is a copy of r0; testing r0 makes r6 safe too.
+    accepts(`${lookup}mov %r6, %r0\njeq %r0, 0, out\nldxdw %r0, [%r6+56]\nexit\nout:\nmov %r0, 0\nexit\n`, maps);
+    rejects(`${lookup}mov %r6, %r0\nldxdw %r0, [%r6]\nexit\n`, 7, 'possibly NULL', maps);
+  });
+
+  it('checks map value accesses against the value size, with variable offsets bounded by a test', () => {
+    rejects(`${lookup}jeq %r0, 0, out\nldxdw %r0, [%r0+64]\nexit\nout:\nmov %r0, 0\nexit\n`, 7, 'out of bounds', maps);
+    // An index bounded on a 32-bit copy is bounded on the 64-bit original too (linked scalars).
+    const indexed = (bound: number) =>
+      `${lookup}jeq %r0, 0, out\nmov %r6, %r0\ncall 7\nand %r0, 255\nmov32 %r1, %r0\njgt %r1, ${bound}, out\nlsh %r0, 3\nadd %r6, %r0\nldxdw %r0, [%r6]\nexit\nout:\nmov %r0, 0\nexit\n`;
+    accepts(indexed(7), maps);
+    rejects(indexed(8), 14, 'out of bounds', maps);
+  });
+
+  it('checks helper arguments against the prototype: map, initialised key, bounded sizes', () => {
+    rejects('stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nmov %r1, 7\ncall 1\nmov %r0, 0\nexit\n', 4, 'argument type', maps);
+    rejects('mov %r2, %r10\nadd %r2, -4\nlddw %r1, map_fd 7\ncall 1\nmov %r0, 0\nexit\n', 4, 'uninitialized', maps);
+  });
+});
