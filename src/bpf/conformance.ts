@@ -18,7 +18,7 @@ import { DecodeError, INSN_SIZE, decode, type Insn } from './isa.ts';
 import { helperTable, type HelperTable } from './helpers.ts';
 import { prepare, type EngineName } from './engine.ts';
 import { AddressSpace } from './memory.ts';
-import { checkStructure } from './verifier/structure.ts';
+import { analyze } from './verifier/analyze.ts';
 import { ScxError } from '../util/errors.ts';
 
 export interface Section {
@@ -178,7 +178,14 @@ function load(c: ConformanceCase): Loaded {
   try {
     const insns = caseProgram(c);
     // r1 and r2 carry the input memory and its length in this format's calling convention.
-    checkStructure(insns, { mode: 'permissive', helpers: CONFORMANCE_HELPERS, entryArgs: 2 });
+    // Nothing runs unverified: memory safety (permissive mode) against exactly that input.
+    const size = c.mem?.length ?? 0;
+    const verdict = analyze(insns, {
+      mode: 'permissive',
+      helpers: CONFORMANCE_HELPERS,
+      args: c.mem ? [{ kind: 'ctx', size, writable: true }, { kind: 'scalar', value: BigInt(size) }] : [{ kind: 'scalar', value: 0n }, { kind: 'scalar', value: 0n }],
+    });
+    if (!verdict.ok) return { ok: false, message: verdict.message };
     return { ok: true, insns };
   } catch (e) {
     if (e instanceof ScxError || e instanceof DecodeError) return { ok: false, message: e.message };

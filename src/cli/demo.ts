@@ -6,7 +6,8 @@ import { assemble, disassemble } from '../bpf/asm.ts';
 import { runSuite } from '../bpf/conformance.ts';
 import { ENGINES, prepare } from '../bpf/engine.ts';
 import { AddressSpace } from '../bpf/memory.ts';
-import { checkStructure } from '../bpf/verifier/structure.ts';
+import { analyze } from '../bpf/verifier/analyze.ts';
+import { ScxError } from '../util/errors.ts';
 import { readInput } from '../bpf/program-file.ts';
 import { LatencyStats } from '../sched/latency.ts';
 import { simulate, type SchedulerSpec } from '../sched/simulate.ts';
@@ -22,7 +23,8 @@ export const demoCommand: CommandModule = {
     const out = (s: string) => process.stdout.write(s);
     const file = join(ROOT, 'bench/programs/primes.s');
     const insns = assemble(readInput(file).toString('utf8'), { file });
-    checkStructure(insns, { mode: 'permissive' });
+    const verdict = analyze(insns, { mode: 'permissive', args: [] });
+    if (!verdict.ok) throw new ScxError(`${file}: ${verdict.message}`);
     out(`${file}: ${insns.length} instructions\n${disassemble(insns, { labels: true })}\n`);
     const rates: Record<string, number> = {};
     for (const engine of ENGINES) {
