@@ -6,6 +6,7 @@
  */
 import { load, openObject, type LoadedObject } from '../bpf/loader.ts';
 import type { EngineName } from '../bpf/engine.ts';
+import type { HelperCall, HelperFn } from '../bpf/helpers.ts';
 import { allocKernelWords, type TimerState } from '../bpf/kernel-helpers.ts';
 import { AddressSpace } from '../bpf/memory.ts';
 import { ScxError } from '../util/errors.ts';
@@ -48,6 +49,11 @@ export interface SimulateOptions {
    * select_cpu, no SCX_ENQ_CPU_SELECTED) or 'newer' (the default). Both kfunc spellings work.
    */
   kernelVersion?: KernelFlavour;
+  /**
+   * BPF schedulers only: told of every sched_ext kfunc call before it runs, with the CPU it is
+   * made on and its arguments (tests of what a scheduler asks of the core, and from where).
+   */
+  observeKfunc?: (name: string, cpu: number, call: HelperCall) => void;
 }
 
 export interface SimulateResult {
@@ -84,7 +90,7 @@ export function simulate(o: SimulateOptions): SimulateResult {
     machine.attach(km, ops);
     name = `ts:${ops.name}`;
   } else {
-    const kernel = new SimKernel({ scx: () => scxKfuncs(machine.kfuncs()) });
+    const kernel = new SimKernel({ scx: () => scxKfuncs(observed(machine, o.observeKfunc)) });
     const obj = openObject(o.scheduler.bytes, o.scheduler.file);
     fillScxEnums(obj);
     const loaded = load(obj, kernel, machine.bpfMachine(), { engine: o.engine });
@@ -99,6 +105,22 @@ export function simulate(o: SimulateOptions): SimulateResult {
   const r = machine.run(o.tasks, o.durationNs);
   const ext = o.scheduler.kind === 'builtin:eevdf' ? {} : { callbacks: r.callbacks, bpfInsns: r.bpfInsns, exit: r.exit };
   return { scheduler: name, topology: topo.spec, durationNs: r.durationNs, tasks: r.tasks, cpus: r.cpus, events: r.events, ...ext, ...(r.trace ? { trace: r.trace } : {}) };
+}
+
+/** The machine's sched_ext kfuncs, each reporting its calls to `observe` first when given. */
+function observed(machine: Machine, observe: SimulateOptions['observeKfunc']): Record<string, HelperFn> {
+  const kfuncs = machine.kfuncs();
+  if (!observe) return kfuncs;
+  const { currentCpu } = machine.bpfMachine();
+  return Object.fromEntries(
+    Object.entries(kfuncs).map(([name, fn]) => [
+      name,
+      (c: HelperCall) => {
+        observe(name, currentCpu(), c);
+        return fn(c);
+      },
+    ]),
+  );
 }
 
 /** Run a BPF timer's callback as the kernel does: (map, key, value) of the element holding it. */
