@@ -1179,15 +1179,21 @@ function checkMemArg(env: Env, st: State, pc: number, r: number, p: Reg, size: n
         throw new Reject(pc, `invalid stack access: ${max} bytes at ${at(lo, hi)} from r${r} are out of bounds of the ${STACK_SIZE}-byte frame; pass a buffer at least as large as the size`);
       }
       const fr = stackFrame(env, st, p.frame, lo);
+      // Which bytes a write at a variable offset fills is unknown, so, as Linux does, such a
+      // buffer must be initialised already.
+      const variable = lo !== hi;
       for (let i = lo + STACK_SIZE; i < hi + STACK_SIZE + max; i++) {
         const b = fr.bytes[i];
         if (b === B_ITER) throw new Reject(pc, `r${r}: offset ${(i & ~7) - STACK_SIZE} of the stack holds an iterator, which only its kfuncs may touch`);
-        if (mode === 'read') {
-          if (b === B_UNINIT) throw new Reject(pc, `invalid read from stack: byte ${i - STACK_SIZE} of the ${max}-byte buffer passed in r${r} is uninitialized; initialise the whole buffer (padding too) first`);
+        if (mode === 'read' || variable) {
+          if (b === B_UNINIT) {
+            throw new Reject(pc, `invalid read from stack: byte ${i - STACK_SIZE} of the ${max}-byte buffer passed in r${r} (at ${at(lo, hi)}) is uninitialized; initialise the whole buffer (padding too) first${variable && mode === 'write' ? ', since a buffer at a variable offset is not known to be filled' : ''}`);
+          }
           if (b === B_SPILL && fr.spills[i >> 3]!.k !== 'scalar' && env.kernelMode) {
             throw new Reject(pc, `r${r}: the buffer holds a spilled pointer at ${(i & ~7) - STACK_SIZE}, which would leak its address`);
           }
-        } else {
+        }
+        if (mode === 'write') {
           if (fr.spills[i >> 3]) fr.spills[i >> 3] = undefined;
           fr.bytes[i] = B_DATA;
         }

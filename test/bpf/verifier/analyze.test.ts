@@ -477,3 +477,22 @@ describe('analyze: maps, NULL checks and linked scalars', () => {
     rejects('mov %r2, %r10\nadd %r2, -4\nlddw %r1, map_fd 7\ncall 1\nmov %r0, 0\nexit\n', 4, 'uninitialized', maps);
   });
 });
+
+describe('analyze: helper buffers at variable stack offsets', () => {
+  const program = (init: boolean) => `
+    ${init ? 'stdw [%r10-128], 0\nstdw [%r10-120], 0\n' : ''}call 7
+    and %r0, 1
+    lsh %r0, 3
+    mov %r1, %r10
+    add %r1, -128
+    add %r1, %r0
+    mov %r2, 8
+    mov %r3, 0
+    call 113
+    mov %r0, 0
+    exit`;
+  it('needs the buffer initialised, since which bytes the helper fills is unknown', () => {
+    rejects(program(false), 8, 'uninitialized');
+    accepts(program(true));
+  });
+});
