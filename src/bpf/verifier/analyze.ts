@@ -1193,7 +1193,10 @@ function checkMemArg(env: Env, st: State, pc: number, r: number, p: Reg, size: n
             throw new Reject(pc, `r${r}: the buffer holds a spilled pointer at ${(i & ~7) - STACK_SIZE}, which would leak its address`);
           }
         }
-        if (mode === 'write') {
+      }
+      // Checked first, then written: a slot's spill must still be there while its bytes are checked.
+      if (mode === 'write') {
+        for (let i = lo + STACK_SIZE; i < hi + STACK_SIZE + max; i++) {
           if (fr.spills[i >> 3]) fr.spills[i >> 3] = undefined;
           fr.bytes[i] = B_DATA;
         }
