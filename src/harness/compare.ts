@@ -221,7 +221,7 @@ function counts(runs: readonly RunOutcome[]): RunCounts {
   return { runs: runs.length, completed: runs.filter(hasMetrics).length, aborted: of('aborted'), errors: of('error'), notRun: of('not run') };
 }
 
-function side(runs: readonly RunOutcome[], k: ComparedMetric): SideStats {
+export function side(runs: readonly RunOutcome[], k: ComparedMetric): SideStats {
   const values: number[] = [];
   const seeds: number[] = [];
   let missing = 0;

@@ -502,9 +502,17 @@ function mdTable(t: Table): string[] {
   return out;
 }
 
-function markdown(suite: Suite, outcomes: readonly RunOutcome[], groups: readonly Group[], tables: Map<string, Table[]>, charts: Map<string, Chart[]>, labels: Map<string, string>): string {
+function markdown(
+  suite: Suite,
+  outcomes: readonly RunOutcome[],
+  groups: readonly Group[],
+  tables: Map<string, Table[]>,
+  charts: Map<string, Chart[]>,
+  labels: Map<string, string>,
+  preface: readonly TextSection[],
+): string {
   const { facts, counts } = suiteFacts(suite, outcomes);
-  const out = [`# Suite ${suite.name}`, '', ...facts.map(([k, v]) => `- ${k}: ${mdCell(v)}`), `- ${counts}`, '', INTRO, ''];
+  const out = [`# Suite ${suite.name}`, '', ...facts.map(([k, v]) => `- ${k}: ${mdCell(v)}`), `- ${counts}`, '', INTRO, '', ...mdSections(preface)];
   for (const g of groups) {
     out.push(`## ${mdCode(g.workload)} on ${mdCode(g.topology)}`, '');
     for (const t of tables.get(g.id)!) out.push(...mdTable(t), '');
@@ -572,7 +580,15 @@ function htmlTable(t: Table): string {
   return `<h3>${esc(t.title)}</h3>\n<div class="scroll"><table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table></div>`;
 }
 
-function html(suite: Suite, outcomes: readonly RunOutcome[], groups: readonly Group[], tables: Map<string, Table[]>, charts: Map<string, Chart[]>, labels: Map<string, string>): string {
+function html(
+  suite: Suite,
+  outcomes: readonly RunOutcome[],
+  groups: readonly Group[],
+  tables: Map<string, Table[]>,
+  charts: Map<string, Chart[]>,
+  labels: Map<string, string>,
+  preface: readonly TextSection[],
+): string {
   const { facts, counts } = suiteFacts(suite, outcomes);
   const out = [
     '<!DOCTYPE html>',
@@ -587,7 +603,8 @@ function html(suite: Suite, outcomes: readonly RunOutcome[], groups: readonly Gr
     `<h1>Suite ${esc(suite.name)}</h1>`,
     `<dl class="facts">${facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}<dt>runs</dt><dd>${esc(counts)}</dd></dl>`,
     `<p class="intro">${esc(INTRO)}</p>`,
-    `<nav><ol>${groups.map((g) => `<li><a href="#${g.id}"><code>${esc(g.workload)}</code> on <code>${esc(g.topology)}</code></a>${g.notOk.length ? ` (${g.notOk.length} not ok)` : ''}</li>`).join('')}</ol></nav>`,
+    `<nav><ol>${[...preface.map((p) => `<li><a href="#${esc(p.id)}">${inlineHtml(p.heading)}</a></li>`), ...groups.map((g) => `<li><a href="#${g.id}"><code>${esc(g.workload)}</code> on <code>${esc(g.topology)}</code></a>${g.notOk.length ? ` (${g.notOk.length} not ok)` : ''}</li>`)].join('')}</ol></nav>`,
+    ...htmlSections(preface),
   ];
   for (const g of groups) {
     out.push(`<section id="${g.id}">`, `<h2><code>${esc(g.workload)}</code> on <code>${esc(g.topology)}</code></h2>`);
@@ -619,8 +636,52 @@ export interface Report {
   charts: Map<string, string>;
 }
 
+/**
+ * Prose placed before the per-workload sections (the reference report's analysis and findings):
+ * paragraphs and bullet lists whose text may hold `code` and **bold**, rendered to both formats.
+ */
+export interface TextSection {
+  /** HTML anchor. */
+  id: string;
+  heading: string;
+  blocks: ({ kind: 'p'; text: string } | { kind: 'ul'; items: string[] })[];
+}
+
+function mdSections(sections: readonly TextSection[]): string[] {
+  const out: string[] = [];
+  for (const s of sections) {
+    out.push(`## ${s.heading}`, '');
+    for (const b of s.blocks) {
+      if (b.kind === 'p') out.push(b.text, '');
+      else out.push(...b.items.map((i) => `- ${i}`), '');
+    }
+  }
+  return out;
+}
+
+/** Inline markup of TextSection text: `code` and **bold**, everything else escaped. */
+function inlineHtml(text: string): string {
+  return text
+    .split(/(`[^`]*`)/)
+    .map((part) => (part.startsWith('`') && part.endsWith('`') && part.length > 1 ? `<code>${esc(part.slice(1, -1))}</code>` : esc(part).replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>')))
+    .join('');
+}
+
+function htmlSections(sections: readonly TextSection[]): string[] {
+  const out: string[] = [];
+  for (const s of sections) {
+    out.push(`<section id="${esc(s.id)}">`, `<h2>${inlineHtml(s.heading)}</h2>`);
+    for (const b of s.blocks) {
+      if (b.kind === 'p') out.push(`<p>${inlineHtml(b.text)}</p>`);
+      else out.push('<ul>', ...b.items.map((i) => `<li>${inlineHtml(i)}</li>`), '</ul>');
+    }
+    out.push('</section>');
+  }
+  return out;
+}
+
 /** The report's files as strings, without writing anything. */
-export async function buildReport(suite: Suite, outcomes: readonly RunOutcome[]): Promise<Report> {
+export async function buildReport(suite: Suite, outcomes: readonly RunOutcome[], preface: readonly TextSection[] = []): Promise<Report> {
   const groups = groupsOf(suite, outcomes);
   const names = schedulerLabels(suite.schedulers);
   const labels = new Map(suite.schedulers.map((s, i) => [s, names[i]]));
@@ -632,7 +693,11 @@ export async function buildReport(suite: Suite, outcomes: readonly RunOutcome[])
   }
   const svgs = new Map<string, string>();
   for (const list of charts.values()) for (const c of list) if (c.svg) svgs.set(c.file, c.svg);
-  return { markdown: markdown(suite, outcomes, groups, tables, charts, labels), html: html(suite, outcomes, groups, tables, charts, labels), charts: svgs };
+  return {
+    markdown: markdown(suite, outcomes, groups, tables, charts, labels, preface),
+    html: html(suite, outcomes, groups, tables, charts, labels, preface),
+    charts: svgs,
+  };
 }
 
 /**
@@ -640,8 +705,8 @@ export async function buildReport(suite: Suite, outcomes: readonly RunOutcome[])
  * Charts of an earlier report that this one no longer draws are removed, so charts/ always
  * matches report.md.
  */
-export async function writeReports(dir: string, suite: Suite, outcomes: readonly RunOutcome[]): Promise<ReportFiles> {
-  const report = await buildReport(suite, outcomes);
+export async function writeReports(dir: string, suite: Suite, outcomes: readonly RunOutcome[], preface: readonly TextSection[] = [], markdownName = 'report.md'): Promise<ReportFiles> {
+  const report = await buildReport(suite, outcomes, preface);
   const chartsDir = join(dir, 'charts');
   mkdirSync(chartsDir, { recursive: true });
   for (const f of readdirSync(chartsDir)) if (f.endsWith('.svg') && !report.charts.has(f)) rmSync(join(chartsDir, f), { force: true });
@@ -650,7 +715,7 @@ export async function writeReports(dir: string, suite: Suite, outcomes: readonly
     writeFileAtomic(join(chartsDir, file), svg);
     charts.push(join(chartsDir, file));
   }
-  const markdownFile = join(dir, 'report.md');
+  const markdownFile = join(dir, markdownName);
   const htmlFile = join(dir, 'report.html');
   writeFileAtomic(markdownFile, report.markdown);
   writeFileAtomic(htmlFile, report.html);
