@@ -1265,125 +1265,13 @@ function callHelper(env: Env, pc: number, st: State, id: number): number | Fork 
   if (st.lock && id !== HelperId.spin_unlock) {
     throw new Reject(pc, `function calls are not allowed while holding a lock (taken at instruction ${st.lock.pc}): ${fname} would run under bpf_spin_lock; call bpf_spin_unlock first`);
   }
-  let map: MapDesc | null = null;
-  let memArg: { r: number; v: Reg; mode: 'read' | 'write'; nullOk: boolean } | null = null;
-  let func: PtrReg | null = null;
-  let ctxArg: Reg | null = null;
-  let record: { size: number } | null = null;
-  let timerMap: MapDesc | null = null;
-  let kptr: { map: MapDesc; offset: number } | null = null;
-  let releaseArg: { id: number; what: string } | null = null;
-  const mismatch = (r: number, v: Reg, wanted: string): never => {
-    if (isPtr(v) && v.nullId) throw new Reject(pc, `r${r} is ${describe(v)}: passing a possibly NULL pointer to ${fname}; test it against NULL first`);
-    throw new Reject(pc, `argument type mismatch: ${fname} expects ${wanted} in r${r}, but r${r} is ${describe(v)}`);
-  };
-  proto.args.forEach((kind: HelperArg, i) => {
-    const r = i + 1;
-    const v = need(st, pc, r);
-    switch (kind) {
-      case 'anything':
-        return;
-      case 'map':
-        if (v.k !== 'map') mismatch(r, v, 'a map (lddw of a map)');
-        map = (v as PtrReg).map!;
-        if (!mapTypeOk(proto, map)) throw new Reject(pc, `argument type mismatch: ${fname} cannot be used with map '${map.name}' of this type`);
-        return;
-      case 'key':
-        if (!map) throw new Reject(pc, `${fname}: the key comes before its map`);
-        return checkMemArg(env, st, pc, r, v, (map as MapDesc).keySize, 'read');
-      case 'value':
-      case 'valueOut':
-      case 'valueOrNull':
-        if (!map) throw new Reject(pc, `${fname}: the value comes before its map`);
-        return checkMemArg(env, st, pc, r, v, (map as MapDesc).valueSize, kind === 'valueOut' ? 'write' : 'read', kind === 'valueOrNull');
-      case 'mem':
-      case 'memOut':
-      case 'memOrNull':
-        memArg = { r, v, mode: kind === 'memOut' ? 'write' : 'read', nullOk: kind === 'memOrNull' };
-        return;
-      case 'size':
-      case 'sizeOrZero': {
-        if (v.k !== 'scalar') mismatch(r, v, 'a size (a scalar)');
-        const s = (v as { v: Scalar }).v;
-        if (kind === 'size' && s.umin === 0n && s.umax < MAX_VAR_SIZE) throw new Reject(pc, `the size in r${r} may be 0 (${s.brief()}); ${fname} needs at least one byte`);
-        if (!memArg) throw new Reject(pc, `${fname}: a size without a buffer`);
-        const m = memArg as { r: number; v: Reg; mode: 'read' | 'write'; nullOk: boolean };
-        checkMemArg(env, st, pc, m.r, m.v, s, m.mode, m.nullOk, r);
-        memArg = null;
-        return;
-      }
-      case 'constSize': {
-        if (v.k !== 'scalar' || !v.v.isConst()) mismatch(r, v, 'a constant size');
-        record = { size: Number((v as { v: Scalar }).v.umin) };
-        return;
-      }
-      case 'spinLock': {
-        const { p, offset } = fieldArg(pc, r, v, 'spin_lock', fname);
-        const key = `${p.map!.name}@${offset}`;
-        if (id === HelperId.spin_lock) {
-          if (st.lock) throw new Reject(pc, `a lock is already held (taken at instruction ${st.lock.pc}); only one bpf_spin_lock may be held at a time`);
-          st.lock = { pc, key };
-        } else {
-          if (!st.lock) throw new Reject(pc, `bpf_spin_unlock without taking a lock: no bpf_spin_lock is held on this path; lock before unlocking`);
-          if (st.lock.key !== key) throw new Reject(pc, `bpf_spin_unlock of a different lock than the one taken at instruction ${st.lock.pc}`);
-          st.lock = null;
-        }
-        return;
-      }
-      case 'timer':
-        timerMap = fieldArg(pc, r, v, 'timer', fname).p.map!;
-        if (id === HelperId.timer_init) map = null; // the next argument names the map
-        return;
-      case 'kptr': {
-        const { p, offset } = fieldArg(pc, r, v, 'kptr', fname);
-        kptr = { map: p.map!, offset };
-        return;
-      }
-      case 'ringbufRecord':
-        if (v.k !== 'mem' || !v.ringbuf) mismatch(r, v, 'a ring buffer record from bpf_ringbuf_reserve');
-        if ((v as PtrReg).nullId) throw new Reject(pc, `r${r} is ${describe(v)}: test the reservation against NULL before submitting it`);
-        if (!(v as PtrReg).off.isConst() || (v as PtrReg).off.smin !== 0n) throw new Reject(pc, `r${r}: ${fname} needs the record pointer as reserved, not an offset into it`);
-        releaseArg = { id: (v as PtrReg).refId, what: 'the ring buffer record' };
-        return;
-      case 'task':
-      case 'taskOrNull': {
-        if (kind === 'taskOrNull' && v.k === 'scalar' && v.v.isConst() && v.v.umin === 0n) return;
-        if (v.k !== 'btf' || v.rec!.name !== 'task_struct') mismatch(r, v, 'a struct task_struct pointer');
-        const p = v as PtrReg;
-        if (p.nullId && kind === 'task') mismatch(r, v, 'a task_struct pointer that is not NULL');
-        if (!p.trusted) throw new Reject(pc, `argument type mismatch: r${r} is ${describe(p)}; ${fname} needs a trusted task (a callback argument or bpf_get_current_task_btf)`);
-        return;
-      }
-      case 'btfOrNull': {
-        if (v.k === 'scalar' && v.v.isConst() && v.v.umin === 0n) return;
-        if (v.k !== 'btf') mismatch(r, v, 'a referenced kernel object or NULL');
-        const p = v as PtrReg;
-        if (p.nullId) mismatch(r, v, 'an object that is not NULL');
-        if (!p.refId) throw new Reject(pc, `r${r} is ${describe(p)}, which was not acquired: only a referenced object can be stored with ${fname}`);
-        releaseArg = { id: p.refId, what: `the struct ${p.rec!.name} reference` };
-        return;
-      }
-      case 'func':
-        if (v.k !== 'func') mismatch(r, v, 'a callback function (lddw func)');
-        func = v as PtrReg;
-        return;
-      case 'stackOrNull':
-        if (v.k === 'scalar' && v.v.isConst() && v.v.umin === 0n) {
-          ctxArg = v;
-          return;
-        }
-        if (v.k !== 'stack') mismatch(r, v, 'a pointer to the stack or NULL');
-        ctxArg = v;
-        return;
-    }
-  });
+  const meta: HelperMeta = { map: null, mem: null, func: null, ctx: null, recordSize: 0, timerMap: null, kptr: null, release: null };
+  for (let i = 0; i < proto.args.length; i++) helperArg(env, st, pc, id, fname, proto, proto.args[i], i + 1, meta);
+  const { map, func, ctx, timerMap, kptr } = meta;
   if (timerMap && id === HelperId.timer_init && map && map !== timerMap) {
-    throw new Reject(pc, `argument type mismatch: bpf_timer_init's map must be the map holding the timer ('${(timerMap as MapDesc).name}')`);
+    throw new Reject(pc, `argument type mismatch: bpf_timer_init's map must be the map holding the timer ('${timerMap.name}')`);
   }
-  if (releaseArg) {
-    const { id: refId, what } = releaseArg as { id: number; what: string };
-    if (refId) release(st, pc, refId, what);
-  }
+  if (meta.release && meta.release.id) release(st, pc, meta.release.id, meta.release.what);
 
   // The result.
   let r0: Reg = id === HelperId.get_smp_processor_id ? scalar(Scalar.range(0n, BigInt((env.options.nrCpuIds ?? 1024) - 1))) : UNKNOWN;
@@ -1391,17 +1279,14 @@ function callHelper(env: Env, pc: number, st: State, id: number): number | Fork 
     case 'void':
       r0 = UNINIT;
       break;
-    case 'mapValueOrNull': {
-      const m = map as MapDesc | null;
-      if (!m) throw new Reject(pc, `${fname} returns a map value but has no map argument`);
-      r0 = pointer('mapval', { map: m, size: m.valueSize, writable: !m.readonly, nullId: env.nextId++ });
+    case 'mapValueOrNull':
+      if (!map) throw new Reject(pc, `${fname} returns a map value but has no map argument`);
+      r0 = pointer('mapval', { map, size: map.valueSize, writable: !map.readonly, nullId: env.nextId++ });
       break;
-    }
     case 'ringbufRecordOrNull': {
-      const size = (record as { size: number } | null)?.size ?? 0;
       const nullId = env.nextId++;
       const refId = acquire(env, st, pc, `the ring buffer record reserved by ${fname}`);
-      r0 = pointer('mem', { size, writable: true, ringbuf: true, nullId, refId });
+      r0 = pointer('mem', { size: meta.recordSize, writable: true, ringbuf: true, nullId, refId });
       break;
     }
     case 'task': {
@@ -1410,8 +1295,7 @@ function callHelper(env: Env, pc: number, st: State, id: number): number | Fork 
       break;
     }
     case 'kptrOrNull': {
-      const k = kptr as { map: MapDesc; offset: number } | null;
-      const rec = k ? kptrType(env, k.map, k.offset) : undefined;
+      const rec = kptr ? kptrType(env, kptr.map, kptr.offset) : undefined;
       if (rec) {
         const nullId = env.nextId++;
         const refId = acquire(env, st, pc, `the struct ${rec.name} taken out by ${fname}`);
@@ -1420,32 +1304,141 @@ function callHelper(env: Env, pc: number, st: State, id: number): number | Fork 
       break;
     }
   }
-  const ctx = ctxArg as Reg | null;
   clobberCall(st, r0);
 
   // Callbacks.
-  const f = func as PtrReg | null;
-  if (f && proto.callback === 'timer') {
-    const m = timerMap as MapDesc | null;
-    if (m) queueTimerCallback(env, f.target, m);
+  if (func && proto.callback === 'timer') {
+    if (timerMap) queueTimerCallback(env, func.target, timerMap);
     return pc + 1;
   }
-  if (f && (proto.callback === 'loop' || proto.callback === 'forEachMapElem')) {
+  if (func && (proto.callback === 'loop' || proto.callback === 'forEachMapElem')) {
     // Zero calls: go on with the state as it is; one call: run the callback above this frame.
     const after = cloneState(st);
-    const args: Reg[] =
-      proto.callback === 'loop'
-        ? [scalar(Scalar.range(0n, 0xffff_ffffn)), ctx ?? UNINIT]
-        : [
-            pointer('map', { map: map! }),
-            pointer('mem', { size: (map as MapDesc | null)!.keySize, writable: false }),
-            pointer('mapval', { map: map!, size: (map as MapDesc | null)!.valueSize, writable: !(map as MapDesc | null)!.readonly }),
-            ctx ?? UNINIT,
-          ];
-    const entry = pushFrame(env, pc, st, f.target, args, { what: `the ${fname} callback`, min: 0n, max: 1n });
+    let args: Reg[];
+    if (proto.callback === 'loop') args = [scalar(Scalar.range(0n, 0xffff_ffffn)), ctx ?? UNINIT];
+    else {
+      if (!map) throw new Reject(pc, `${fname}: a callback over a map needs the map`);
+      args = [
+        pointer('map', { map }),
+        pointer('mem', { size: map.keySize, writable: false }),
+        pointer('mapval', { map, size: map.valueSize, writable: !map.readonly }),
+        ctx ?? UNINIT,
+      ];
+    }
+    const entry = pushFrame(env, pc, st, func.target, args, { what: `the ${fname} callback`, min: 0n, max: 1n });
     return { continue: st, continuePc: entry, other: { pc: pc + 1, state: after } };
   }
   return pc + 1;
+}
+
+/** What a helper call's arguments told, for checking later arguments and typing the result. */
+interface HelperMeta {
+  map: MapDesc | null;
+  /** A buffer waiting for its size argument. */
+  mem: { r: number; v: Reg; mode: 'read' | 'write'; nullOk: boolean } | null;
+  func: PtrReg | null;
+  ctx: Reg | null;
+  recordSize: number;
+  timerMap: MapDesc | null;
+  kptr: { map: MapDesc; offset: number } | null;
+  release: { id: number; what: string } | null;
+}
+
+const isNull = (v: Reg): boolean => v.k === 'scalar' && v.v.isConst() && v.v.umin === 0n;
+
+/** Check one helper argument (register r) against its prototype kind, noting what it tells. */
+function helperArg(env: Env, st: State, pc: number, id: number, fname: string, proto: HelperProto, kind: HelperArg, r: number, meta: HelperMeta): void {
+  const v = need(st, pc, r);
+  function mismatch(wanted: string): never {
+    if (isPtr(v) && v.nullId) throw new Reject(pc, `r${r} is ${describe(v)}: passing a possibly NULL pointer to ${fname}; test it against NULL first`);
+    throw new Reject(pc, `argument type mismatch: ${fname} expects ${wanted} in r${r}, but r${r} is ${describe(v)}`);
+  }
+  switch (kind) {
+    case 'anything':
+      return;
+    case 'map':
+      if (v.k !== 'map') mismatch('a map (lddw of a map)');
+      meta.map = v.map!;
+      if (!mapTypeOk(proto, meta.map)) throw new Reject(pc, `argument type mismatch: ${fname} cannot be used with map '${meta.map.name}' of this type`);
+      return;
+    case 'key':
+      if (!meta.map) throw new Reject(pc, `${fname}: the key comes before its map`);
+      return checkMemArg(env, st, pc, r, v, meta.map.keySize, 'read');
+    case 'value':
+    case 'valueOut':
+    case 'valueOrNull':
+      if (!meta.map) throw new Reject(pc, `${fname}: the value comes before its map`);
+      return checkMemArg(env, st, pc, r, v, meta.map.valueSize, kind === 'valueOut' ? 'write' : 'read', kind === 'valueOrNull');
+    case 'mem':
+    case 'memOut':
+    case 'memOrNull':
+      meta.mem = { r, v, mode: kind === 'memOut' ? 'write' : 'read', nullOk: kind === 'memOrNull' };
+      return;
+    case 'size':
+    case 'sizeOrZero': {
+      if (v.k !== 'scalar') mismatch('a size (a scalar)');
+      if (kind === 'size' && v.v.umin === 0n && v.v.umax < MAX_VAR_SIZE) throw new Reject(pc, `the size in r${r} may be 0 (${v.v.brief()}); ${fname} needs at least one byte`);
+      const m = meta.mem;
+      if (!m) throw new Reject(pc, `${fname}: a size without a buffer`);
+      checkMemArg(env, st, pc, m.r, m.v, v.v, m.mode, m.nullOk, r);
+      meta.mem = null;
+      return;
+    }
+    case 'constSize':
+      if (v.k !== 'scalar' || !v.v.isConst()) mismatch('a constant size');
+      meta.recordSize = Number(v.v.umin);
+      return;
+    case 'spinLock': {
+      const { p, offset } = fieldArg(pc, r, v, 'spin_lock', fname);
+      const key = `${p.map!.name}@${offset}`;
+      if (id === HelperId.spin_lock) {
+        if (st.lock) throw new Reject(pc, `a lock is already held (taken at instruction ${st.lock.pc}); only one bpf_spin_lock may be held at a time`);
+        st.lock = { pc, key };
+      } else {
+        if (!st.lock) throw new Reject(pc, `bpf_spin_unlock without taking a lock: no bpf_spin_lock is held on this path; lock before unlocking`);
+        if (st.lock.key !== key) throw new Reject(pc, `bpf_spin_unlock of a different lock than the one taken at instruction ${st.lock.pc}`);
+        st.lock = null;
+      }
+      return;
+    }
+    case 'timer':
+      meta.timerMap = fieldArg(pc, r, v, 'timer', fname).p.map!;
+      if (id === HelperId.timer_init) meta.map = null; // the next argument names the map
+      return;
+    case 'kptr': {
+      const { p, offset } = fieldArg(pc, r, v, 'kptr', fname);
+      meta.kptr = { map: p.map!, offset };
+      return;
+    }
+    case 'ringbufRecord':
+      if (v.k !== 'mem' || !v.ringbuf) mismatch('a ring buffer record from bpf_ringbuf_reserve');
+      if (v.nullId) throw new Reject(pc, `r${r} is ${describe(v)}: test the reservation against NULL before submitting it`);
+      if (!v.off.isConst() || v.off.smin !== 0n) throw new Reject(pc, `r${r}: ${fname} needs the record pointer as reserved, not an offset into it`);
+      meta.release = { id: v.refId, what: 'the ring buffer record' };
+      return;
+    case 'task':
+    case 'taskOrNull':
+      if (kind === 'taskOrNull' && isNull(v)) return;
+      if (v.k !== 'btf' || v.rec!.name !== 'task_struct') mismatch('a struct task_struct pointer');
+      if (v.nullId && kind === 'task') mismatch('a task_struct pointer that is not NULL');
+      if (!v.trusted) throw new Reject(pc, `argument type mismatch: r${r} is ${describe(v)}; ${fname} needs a trusted task (a callback argument or bpf_get_current_task_btf)`);
+      return;
+    case 'btfOrNull':
+      if (isNull(v)) return;
+      if (v.k !== 'btf') mismatch('a referenced kernel object or NULL');
+      if (v.nullId) mismatch('an object that is not NULL');
+      if (!v.refId) throw new Reject(pc, `r${r} is ${describe(v)}, which was not acquired: only a referenced object can be stored with ${fname}`);
+      meta.release = { id: v.refId, what: `the struct ${v.rec!.name} reference` };
+      return;
+    case 'func':
+      if (v.k !== 'func') mismatch('a callback function (lddw func)');
+      meta.func = v;
+      return;
+    case 'stackOrNull':
+      if (!isNull(v) && v.k !== 'stack') mismatch('a pointer to the stack or NULL');
+      meta.ctx = v;
+      return;
+  }
 }
 
 /** A BPF timer callback runs on its own, from a timer, with (map, key, value) in r1..r3. */
