@@ -5,6 +5,12 @@
  * `callx`, `may_goto`, `addr_space_cast`, legacy packet loads and a raw `.insn` escape.
  *
  * The disassembler prints exactly what the assembler reads, so text and bytes round-trip.
+ *
+ * Two symbolic forms exist only inside an object source (a `.s` file with `.program`
+ * directives, which asm-object.ts turns into a BPF ELF object): `lddw %rN, map NAME` (the
+ * address of a map declared with `.map`) and `call kfunc NAME` (a kfunc by name). They assemble
+ * as clang leaves them, `lddw %rN, 0` and `call -1`, plus a reference that becomes an ELF
+ * relocation. Plain text (no directives) assembles to bare instructions, as always.
  */
 import {
   ALU_ADD,
@@ -151,6 +157,15 @@ interface Operand {
   col: number;
 }
 
+/** A map or kfunc named in an object source, to become an ELF relocation on `slot`. */
+export interface SymbolRef {
+  slot: number;
+  kind: 'map' | 'kfunc';
+  name: string;
+  line: number;
+  col: number;
+}
+
 /** A jump or call whose target is a label, fixed up once every label is known. */
 interface Fixup {
   slot: number;
@@ -164,15 +179,25 @@ const I32_MAX = 2 ** 31 - 1;
 
 const mk = (opcode: number, dst = 0, src = 0, off = 0, imm = 0): Insn => ({ opcode, dst, src, off, imm });
 
-/** Assembler state across lines; a class so no closures are made per line. */
-class Assembler {
+/**
+ * Assembler state across lines; a class so no closures are made per line. asm-object.ts runs one
+ * per program, with `symbolic` set so that maps and kfuncs may be named.
+ */
+export class Assembler {
   line = 0;
   readonly slots: Insn[] = [];
   readonly labels = new Map<string, number>();
   readonly fixups: Fixup[] = [];
+  /** Maps and kfuncs named by `lddw ..., map NAME` and `call kfunc NAME` (symbolic mode only). */
+  readonly refs: SymbolRef[] = [];
+  /** Column of the last line's mnemonic (1-based), for line info. */
+  mnemonicCol = 0;
   firstExitSeen = false;
 
-  constructor(readonly file: string) {}
+  constructor(
+    readonly file: string,
+    readonly symbolic = false,
+  ) {}
 
   fail(col: number, expected: string, found: string): never {
     throw new AsmError(this.file, this.line, col, expected, found);
@@ -260,8 +285,8 @@ class Assembler {
     const mcol = lead + 1;
     /** Column of the first character after the mnemonic. */
     const restCol = lead + 1 + mnemonic.length;
+    this.mnemonicCol = mcol;
 
-    
     const ops = splitOperands(rest, restCol);
     const m = mnemonic.toLowerCase();
 
@@ -344,7 +369,12 @@ class Assembler {
       let src = PSEUDO_NONE;
       let lo: number;
       let hi: number;
-      if (kindMatch && Object.hasOwn(LDDW_KINDS, kindMatch[1])) {
+      if (this.symbolic && kindMatch?.[1] === 'map') {
+        // `lddw %rD, map NAME`: zero until the loader relocates it (R_BPF_64_64), as clang leaves it.
+        const argCol = ops[1].col + 4;
+        this.symbol(kindMatch[2].trim(), argCol, 'map', 'a map name after map');
+        [lo, hi] = [0, 0];
+      } else if (kindMatch && Object.hasOwn(LDDW_KINDS, kindMatch[1])) {
         // `lddw %rD, KIND A[ B]`: A is the first immediate (a label for func), B the second.
         src = LDDW_KINDS[kindMatch[1]];
         const argCol = ops[1].col + kindMatch[1].length + 1;
@@ -449,6 +479,12 @@ class Assembler {
         this.slots.push(mk(OP_CALL, 0, CALL_LOCAL, 0, this.target({ text: words[0], col: argCol }, 'imm', argCol)));
         return;
       }
+      if (this.symbolic && kind === CALL_KFUNC && words.length === 1 && /^[A-Za-z_]/.test(words[0])) {
+        // `call kfunc NAME`: clang's `call -1` (a local call) with R_BPF_64_32 against the name.
+        this.symbol(words[0], argCol, 'kfunc', 'a kfunc name');
+        this.slots.push(mk(OP_CALL, 0, CALL_LOCAL, 0, -1));
+        return;
+      }
       // `call kfunc ID[ BTF_OBJ]`: a kfunc names its BTF object in off.
       const maxWords = kind === CALL_KFUNC ? 2 : 1;
       if (words.length < 1 || words.length > maxWords) {
@@ -487,6 +523,12 @@ class Assembler {
     return 0;
   }
 
+
+  /** Record a reference to a named map or kfunc at the next slot. */
+  symbol(name: string, col: number, kind: SymbolRef['kind'], what: string): void {
+    if (!/^[A-Za-z_][\w]*$/.test(name)) this.fail(col, what, quote(name || 'end of line'));
+    this.refs.push({ slot: this.slots.length, kind, name, line: this.line, col });
+  }
 
   /** Resolve label references; returns the slots. */
   finish(): Insn[] {
