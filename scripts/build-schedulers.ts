@@ -1,11 +1,13 @@
 /**
- * Compile schedulers/*.bpf.c with clang into the committed schedulers/*.bpf.o.
- *   npx tsx scripts/build-schedulers.ts          build (needs clang 19 or newer)
- *   npx tsx scripts/build-schedulers.ts --check  rebuild in a temporary folder and fail if a
- *                                                committed object is stale or missing
- * Builds are byte-for-byte reproducible: source paths are mapped to '.', so the checkout's
- * location does not leak into the objects. Without clang, --check says why and passes unless
- * SCX_SIM_REQUIRE_CLANG is set (CI sets it); a plain build fails.
+ * Compile schedulers/*.bpf.c with clang, and assemble schedulers/*.s with scx-sim's own
+ * assembler (src/bpf/asm-object.ts), into the committed schedulers/*.bpf.o.
+ *   npx tsx scripts/build-schedulers.ts          build (C needs clang 19 or newer)
+ *   npx tsx scripts/build-schedulers.ts --check  rebuild in memory or a temporary folder and
+ *                                                fail if a committed object is stale or missing
+ * Builds are byte-for-byte reproducible: source paths are mapped to '.' (C) or recorded by base
+ * name (assembler), so the checkout's location does not leak into the objects. The assembler
+ * needs no clang, so its objects are always checked. Without clang, --check says why it skips the
+ * C objects and passes unless SCX_SIM_REQUIRE_CLANG is set (CI sets it); a plain build fails.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
@@ -13,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../src/util/fs.ts';
+import { assembleObject } from '../src/bpf/asm-object.ts';
+import { ScxError } from '../src/util/errors.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DIR = join(ROOT, 'schedulers');
@@ -31,13 +35,47 @@ function compile(clang: string, src: string, out: string): void {
   execFileSync(clang, [...CLANG_FLAGS, `-fdebug-prefix-map=${DIR}=.`, '-c', src, '-o', out], { cwd: DIR, stdio: 'inherit' });
 }
 
+/** Assemble schedulers/NAME.s into the bytes of NAME.bpf.o; errors read FILE:LINE:COL. */
+function assemble(src: string): Uint8Array {
+  try {
+    return assembleObject(readFileSync(join(DIR, src), 'utf8'), { file: `schedulers/${src}` });
+  } catch (e) {
+    if (e instanceof ScxError) {
+      process.stderr.write(`build-schedulers: ${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+}
+
 const check = process.argv.includes('--check');
+const asmSources = readdirSync(DIR).filter((f) => f.endsWith('.s')).sort();
+const asmObject = (src: string) => src.replace(/\.s$/, '.bpf.o');
+if (!check) {
+  for (const src of asmSources) {
+    writeFileAtomic(join(DIR, asmObject(src)), assemble(src));
+    process.stdout.write(`schedulers/${asmObject(src)}\n`);
+  }
+} else {
+  const stale = asmSources
+    .filter((src) => {
+      const committed = join(DIR, asmObject(src));
+      return !existsSync(committed) || Buffer.compare(readFileSync(committed), assemble(src)) !== 0;
+    })
+    .map(asmObject);
+  if (stale.length) {
+    process.stderr.write(`build-schedulers --check: reassemble with 'npm run build:schedulers' and commit: ${stale.join(', ')}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`build-schedulers --check: ${asmSources.length} assembled objects up to date\n`);
+}
+
 const sources = readdirSync(DIR).filter((f) => f.endsWith('.bpf.c')).sort();
 const clang = findClang();
 if (!clang) {
   const why = 'clang 19 or newer not found (apt-get install clang-19)';
   if (check && !process.env.SCX_SIM_REQUIRE_CLANG) {
-    process.stdout.write(`build-schedulers --check skipped: ${why}\n`);
+    process.stdout.write(`build-schedulers --check skipped the C objects: ${why}\n`);
     process.exit(0);
   }
   process.stderr.write(`build-schedulers: ${why}\n`);

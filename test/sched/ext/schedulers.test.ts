@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fieldOf } from '../../../src/bpf/ctypes.ts';
 import type { HelperFn } from '../../../src/bpf/helpers.ts';
@@ -40,12 +40,18 @@ describe('the committed schedulers', () => {
     it(`${file} loads with every callback wired as its C source declares`, () => {
       const loaded = load(openObject(new Uint8Array(readFileSync(join(ROOT, 'schedulers', file))), file), new SimKernel(), machine);
       const ops = schedExtOpsOf(loaded);
-      const src = readFileSync(join(ROOT, 'schedulers', file.replace(/\.o$/, '.c')), 'utf8');
-      // Every `.callback = (void *)program` in SCX_OPS_DEFINE is wired to that program.
-      const wiring = [...src.matchAll(/\.(\w+) = \(void \*\)(\w+)/g)].map((m) => [m[1], m[2]]);
+      // A C source, or an assembler one (schedulers/NAME.s, assembled by `scx-sim asm`).
+      const asm = existsSync(join(ROOT, 'schedulers', file.replace(/\.bpf\.o$/, '.s')));
+      const src = readFileSync(join(ROOT, 'schedulers', asm ? file.replace(/\.bpf\.o$/, '.s') : file.replace(/\.o$/, '.c')), 'utf8');
+      // Every `.callback = (void *)program` in SCX_OPS_DEFINE (`callback=program` on `.ops`) is wired to that program.
+      const wiring = asm
+        ? [...src.matchAll(/^\.ops \w+ (.*)$/gm)].flatMap((m) => [...m[1].matchAll(/(\w+)=(\w+)/g)].map((x) => [x[1], x[2]]))
+        : [...src.matchAll(/\.(\w+) = \(void \*\)(\w+)/g)].map((m) => [m[1], m[2]]);
       expect([...loaded.object.structOps[0].callbacks]).toEqual(wiring);
-      expect(ops.name).toBe(/\.name = "([^"]+)"/.exec(src)![1]);
-      const programs = [...src.matchAll(/BPF_STRUCT_OPS(?:_SLEEPABLE)?\((\w+)/g)].map((m) => m[1]);
+      expect(ops.name).toBe((asm ? /name="([^"]+)"/ : /\.name = "([^"]+)"/).exec(src)![1]);
+      const programs = asm
+        ? [...src.matchAll(/^\.program (\w+)/gm)].map((m) => m[1])
+        : [...src.matchAll(/BPF_STRUCT_OPS(?:_SLEEPABLE)?\((\w+)/g)].map((m) => m[1]);
       expect([...loaded.programs.keys()].sort()).toEqual(programs.sort());
     });
   }
