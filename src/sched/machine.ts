@@ -18,7 +18,8 @@
  * events. A run is a pure function of its inputs and seed: the seed feeds bpf_get_prandom_u32.
  *
  * Simplifications (documented in docs/notes.md): no bypass period before the switch back (the
- * teardown runs right after the event in which the error was raised), no cgroups, no hot-plug,
+ * teardown runs right after the event in which the error was raised), cgroups without group
+ * scheduling in the fair class and without moves or weight changes, no hot-plug,
  * no property changes during a run (so ops.dequeue never fires: in 6.12 it only does for a
  * BPF-owned task taken off the runqueue, which needs one), no core scheduling.
  */
@@ -33,10 +34,11 @@ import { ScxError } from '../util/errors.ts';
 import { EventQueue } from './engine.ts';
 import { LatencyStats } from './latency.ts';
 import { FairRunqueue, baseSlice, calcDeltaFair, type FairEntity } from './fair/eevdf.ts';
-import { scxExitInfo, scxInitTaskArgs, scxCpuReleaseArgs, scxDumpCtx } from './kernel-types.ts';
+import { scxExitInfo, scxInitTaskArgs, scxCpuReleaseArgs, scxDumpCtx, scxCgroupInitArgs } from './kernel-types.ts';
+import { CgroupTree, type Cgroup } from './cgroup.ts';
 import { CPUMASK_BYTES } from '../bpf/kfuncs/types.ts';
 import { Rng } from './random.ts';
-import { checkTask, type ChildTask, type CpuRecord, type Phase, type Policy, type SimTask, type TaskRecord, type TaskSource } from './spec.ts';
+import { checkTask, type CgroupSpec, type ChildTask, type CpuRecord, type Phase, type Policy, type SimTask, type TaskRecord, type TaskSource } from './spec.ts';
 import { SCHED_BATCH, SCHED_EXT, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RR, TaskTable, type Task } from './task.ts';
 import type { Topology } from './topology.ts';
 import { WEIGHT_IDLEPRIO, niceToWeight } from './weights.ts';
@@ -85,6 +87,9 @@ const SCX_DSP_MAX_LOOPS = 32;
 const SCX_CPU_PREEMPT_RT = 0;
 const SCX_CPU_PREEMPT_UNKNOWN = 3;
 const SCX_EXIT_MSG_LEN = 1024;
+const SCX_TASK_QUEUED = 1;
+const INIT_TASK_CGROUP = fieldOf(scxInitTaskArgs, 'cgroup').offset;
+const CGROUP_INIT_WEIGHT = fieldOf(scxCgroupInitArgs, 'weight').offset;
 const RR_TIMESLICE_NS = 100_000_000;
 /** Steps a program may take without using time before it is called a loop that takes none. */
 const MAX_STEPS_WITHOUT_TIME = 100_000;
@@ -148,6 +153,8 @@ class Thread {
   enabled = false;
   /** Where the record sits in the run's result. */
   recordIndex = 0;
+  /** The task's cgroup (the root when it names none). */
+  cgroup!: Cgroup;
   /** RR time left at this priority. */
   rrLeft = RR_TIMESLICE_NS;
   /** The DSQ holding the task (maintained by Dsq). */
@@ -243,6 +250,8 @@ export interface MachineOptions {
   progress?: { everyNs: number; report: (nowNs: number, busyNs: number) => void };
   /** Keep the event log (wake-ups, switches, migrations, exits, the scheduler's exit). */
   trace?: boolean;
+  /** The cgroups that exist from the start, with their weights (spec.ts CgroupSpec). */
+  cgroups?: readonly CgroupSpec[];
 }
 
 /**
@@ -332,7 +341,9 @@ export class Machine {
   private readonly timerById: TimerState[] = [];
   private runningTimer: TimerState | undefined;
   private hasCb: Record<string, boolean> = {};
-  private argsAddr = { initTask: 0, exitTask: 0, cpuRelease: 0, cpuAcquire: 0, exitInfo: 0, reason: 0, msg: 0, dumpCtx: 0 };
+  private argsAddr = { initTask: 0, exitTask: 0, cpuRelease: 0, cpuAcquire: 0, exitInfo: 0, reason: 0, msg: 0, dumpCtx: 0, cgroupInit: 0 };
+  private cgroups!: CgroupTree;
+  private readonly cgroupSpecs: readonly CgroupSpec[];
   private readonly checkInvariants: boolean;
   /** Live DSQ iterators, by the address of their bpf_iter_scx_dsq. */
   private readonly iters = new Map<number, { dsq: Dsq<Thread>; tasks: Thread[]; pos: number; slice: [number, number] | undefined; vtime: [number, number] | undefined }>();
@@ -363,6 +374,7 @@ export class Machine {
     this.onTaskExit = o.onTaskExit;
     this.progress = o.progress;
     this.trace = o.trace ? [] : undefined;
+    this.cgroupSpecs = o.cgroups ?? [];
     this.watch(this.global);
     this.fairSlice = baseSlice(topo.nrCpus);
     this.idle = new IdleTracker(topo);
@@ -434,7 +446,13 @@ export class Machine {
       reason: alloc('scx_exit_info reason', 128),
       msg: alloc('scx_exit_info msg', SCX_EXIT_MSG_LEN),
       dumpCtx: alloc('scx_dump_ctx', scxDumpCtx.size),
+      cgroupInit: alloc('scx_cgroup_init_args', scxCgroupInitArgs.size),
     };
+    try {
+      this.cgroups = new CgroupTree(km.mem, this.cgroupSpecs);
+    } catch (e) {
+      throw e instanceof ScxError ? new SimError(e.message) : e;
+    }
     this.masks = { idle: alloc('idle cpumask', CPUMASK_BYTES), idleSmt: alloc('idle smt cpumask', CPUMASK_BYTES), possible: alloc('possible cpumask', CPUMASK_BYTES) };
     for (let cpu = 0; cpu < this.topo.nrCpus; cpu++) km.mem.bytes[this.masks.possible + (cpu >> 3)] |= 1 << (cpu & 7);
   }
@@ -446,7 +464,7 @@ export class Machine {
     this.hooks = hooks;
     this.extOn = true;
     this.switchPartial = (ops.flags & SCX_OPS_SWITCH_PARTIAL) !== 0n;
-    for (const cb of ['select_cpu', 'enqueue', 'dispatch', 'tick', 'runnable', 'running', 'stopping', 'quiescent', 'update_idle', 'cpu_acquire', 'cpu_release', 'init_task', 'exit_task', 'enable', 'disable', 'set_weight', 'set_cpumask', 'yield', 'init', 'exit', 'dump', 'dump_cpu', 'dump_task']) {
+    for (const cb of ['select_cpu', 'enqueue', 'dispatch', 'tick', 'runnable', 'running', 'stopping', 'quiescent', 'update_idle', 'cpu_acquire', 'cpu_release', 'init_task', 'exit_task', 'enable', 'disable', 'set_weight', 'set_cpumask', 'yield', 'init', 'exit', 'dump', 'dump_cpu', 'dump_task', 'cgroup_init', 'cgroup_exit']) {
       this.hasCb[cb] = ops.has(cb);
     }
   }
@@ -537,6 +555,38 @@ export class Machine {
       },
       ...this.iteratorKfuncs(),
       ...this.cpuKfuncs(),
+      ...this.cgroupKfuncs(),
+    };
+  }
+
+  /**
+   * scx_bpf_task_cgroup and the cgroup kfuncs of kernel/bpf/helpers.c. Cgroups live for the
+   * whole run, so references need no counting: the verifier makes programs release what they
+   * acquire, and a release only checks that it is given a cgroup.
+   */
+  private cgroupKfuncs(): Record<string, HelperFn> {
+    const cgroupArg = (c: HelperCall, i: number, kfunc: string): Cgroup => {
+      const cg = this.cgroups.at(c.ptr(i));
+      if (!cg) throw new HelperError(`${kfunc}: argument r${i} (0x${c.ptr(i).toString(16)}) is not a struct cgroup`);
+      return cg;
+    };
+    return {
+      scx_bpf_task_cgroup: (c) => {
+        this.allow('scx_bpf_task_cgroup');
+        const t = this.taskArg(c, 1);
+        // As scx_kf_allowed_on_arg_tasks(): only a task the current callback was given.
+        if (t !== this.ctxTask) {
+          throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `scx_bpf_task_cgroup: ${t.task.comm}[${t.pid}] is not an argument of ops.${this.ctxCallback}`);
+        }
+        return t.task.cgroupAddr;
+      },
+      bpf_cgroup_acquire: (c) => cgroupArg(c, 1, 'bpf_cgroup_acquire').addr,
+      bpf_cgroup_release: (c) => (cgroupArg(c, 1, 'bpf_cgroup_release'), 0),
+      bpf_cgroup_ancestor: (c) => this.cgroups.ancestor(cgroupArg(c, 1, 'bpf_cgroup_ancestor'), c.i32(2))?.addr ?? 0,
+      bpf_cgroup_from_id: (c) => {
+        const id = c.u64(1);
+        return id >= 1n && id <= 0xffff_ffffn ? (this.cgroups.byId(Number(id))?.addr ?? 0) : 0;
+      },
     };
   }
 
@@ -654,9 +704,6 @@ export class Machine {
         this.perf[cpu] = perf;
         return 0;
       },
-      scx_bpf_task_cgroup: () => {
-        throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', 'scx_bpf_task_cgroup: scx-sim does not model cgroups');
-      },
       scx_bpf_dump_bstr: (c) => {
         this.allow('scx_bpf_dump_bstr');
         this.dumpText += this.bstr(c, 1);
@@ -708,6 +755,8 @@ export class Machine {
         const rc = this.callback('init', 0, undefined);
         if (rc !== 0) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `ops.init() failed (${rc})`);
       }
+      // Then every existing cgroup, parents first, before any task's init_task (scx_enable()).
+      if (this.extOn) for (const cg of this.cgroups.all()) this.initCgroup(cg, true);
     } catch (e) {
       this.abort(e);
     }
@@ -856,7 +905,7 @@ export class Machine {
   }
 
   /** A task comes into being now: from the workload (`recordIndex` >= 0) or forked (-1). */
-  private spawn(spec: SimTask, cpu: number, recordIndex: number): void {
+  private spawn(spec: SimTask, cpu: number, recordIndex: number, parentCgroup = '/'): void {
     const problem = checkTask(spec);
     if (problem) throw new SimError(`task ${spec.pid}: ${problem}`);
     if (spec.pid > this.maxPid) this.maxPid = spec.pid;
@@ -866,8 +915,10 @@ export class Machine {
     if (isRt && !(Number.isInteger(spec.rtPriority) && spec.rtPriority! >= 1 && spec.rtPriority! <= 99)) {
       throw new SimError(`task ${spec.pid}: a ${spec.policy} task needs rtPriority from 1 to 99, found ${spec.rtPriority}`);
     }
+    const cgroup = this.joinCgroup(spec.cgroup ?? parentCgroup);
     const task = this.tasks.create({ pid: spec.pid, comm: spec.comm, nice: spec.nice, cpus: spec.cpus, policy });
     task.sliceNs = SCX_SLICE_DFL;
+    task.cgroupAddr = cgroup.addr;
     const slot = this.freeSlots.length ? this.freeSlots.pop()! : this.threads.length;
     const record: TaskRecord = {
       pid: spec.pid,
@@ -885,6 +936,7 @@ export class Machine {
     };
     const t = new Thread(slot, spec, task, record, this.fairSlice);
     t.recordIndex = recordIndex >= 0 ? recordIndex : this.records.length;
+    t.cgroup = cgroup;
     this.records[t.recordIndex] = record;
     t.activation = this.q.now;
     this.threads[slot] = t;
@@ -908,12 +960,41 @@ export class Machine {
     const view = this.km.mem.view;
     if (this.hasCb.init_task) {
       view.setUint8(this.argsAddr.initTask, fork ? 1 : 0);
+      view.setBigUint64(this.argsAddr.initTask + INIT_TASK_CGROUP, BigInt(t.cgroup.addr), true);
       const rc = this.callback('init_task', t.cpu, t, t.task.addr, this.argsAddr.initTask);
       if (rc !== 0) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `ops.init_task() failed (${rc}) for ${t.task.comm}[${t.pid}]`);
     }
     t.enabled = true;
     if (this.hasCb.enable) this.callback('enable', t.cpu, t, t.task.addr);
     if (this.hasCb.set_weight) this.callback('set_weight', t.cpu, t, t.task.addr, t.task.weight);
+  }
+
+  /**
+   * The cgroup at `path`, created now (with missing parents) if the run did not declare it; a
+   * loaded scheduler's cgroup_init sees each new one. A cgroup whose cgroup_init fails is not
+   * created (the kernel fails the mkdir): the task joins the closest ancestor that was.
+   */
+  private joinCgroup(path: string): Cgroup {
+    const have = this.cgroups.get(path);
+    if (have) return have;
+    const created: Cgroup[] = [];
+    let cg = this.cgroups.ensure(path, created);
+    if (this.extOn) for (const c of created) this.initCgroup(c);
+    while (this.extOn && this.hasCb.cgroup_init && !cg.initialized && cg.parent) cg = cg.parent;
+    return cg;
+  }
+
+  /** ops.cgroup_init(cgrp, {weight}): at load for every cgroup, later for each new one (§1.4). */
+  private initCgroup(cg: Cgroup, loading = false): void {
+    if (!this.hasCb.cgroup_init) {
+      cg.initialized = true;
+      return;
+    }
+    if (cg.parent && !cg.parent.initialized) return;
+    this.km.mem.view.setUint32(this.argsAddr.cgroupInit + CGROUP_INIT_WEIGHT, cg.weight, true);
+    const rc = this.callback('cgroup_init', 0, undefined, cg.addr, this.argsAddr.cgroupInit);
+    if (rc === 0) cg.initialized = true;
+    else if (loading) throw new SchedulerAbort(SCX_EXIT_ERROR, 'runtime error', `ops.cgroup_init() failed (${rc}) for cgroup ${cg.path}`);
   }
 
   /** Task death or scheduler teardown: disable, then exit_task (§1.2). */
@@ -1038,7 +1119,7 @@ export class Machine {
   /** A child starts now, on the parent's CPU, as a fork does. */
   private fork(parent: Thread, child: ChildTask): void {
     const pid = ++this.maxPid;
-    this.spawn({ ...child, pid, arrival: this.q.now }, parent.cpu, -1);
+    this.spawn({ ...child, pid, arrival: this.q.now }, parent.cpu, -1, parent.cgroup.path);
   }
 
   /** A nice change: the weight of the task's class, and set_weight for a sched_ext one. */
@@ -1235,6 +1316,8 @@ export class Machine {
     // §6.9: a fork's enqueue has neither WAKEUP nor CPU_SELECTED.
     const fork = wakeFlags === SCX_WAKE_FORK;
     const enqFlags = fork ? 0 : SCX_ENQ_WAKEUP | (selected && this.flavour === 'newer' ? SCX_ENQ_CPU_SELECTED : 0);
+    // p->scx.flags & SCX_TASK_QUEUED: runnable on SCX, from here until quiescent (§3.4).
+    t.task.scxFlags |= SCX_TASK_QUEUED;
     if (this.hasCb.runnable) this.callback('runnable', cpu, t, t.task.addr, Number(enqFlags));
     this.enqueue(t, enqFlags);
     // Step 4: the chosen CPU reschedules if it is idle.
@@ -1420,6 +1503,7 @@ export class Machine {
     this.goIdle(c);
     if (t.cls === CLS_EXT) {
       c.blockedPrev = t;
+      t.task.scxFlags &= ~SCX_TASK_QUEUED;
       if (this.hasCb.stopping) this.callback('stopping', cpu, t, t.task.addr, 0);
       if (this.hasCb.quiescent) this.callback('quiescent', cpu, t, t.task.addr, Number(SCX_DEQ_SLEEP));
     }
@@ -1763,6 +1847,7 @@ export class Machine {
       t.cls = CLS_FAIR;
       this.nrFair++;
       t.hasDdsp = false;
+      t.task.scxFlags &= ~SCX_TASK_QUEUED;
       moved.push(t);
     }
     this.extOn = false;
@@ -1774,6 +1859,15 @@ export class Machine {
     }
     for (const t of moved) if (t.state === 'queued') this.cpus[t.cpu].rq.enqueue(t.entity, true);
     this.requeueStranded();
+    // Cgroups are exited before the tasks are switched back, children first (§6.6).
+    this.quietly(() => {
+      const all = this.cgroups.all();
+      for (let i = all.length - 1; i >= 0; i--) {
+        if (!all[i].initialized) continue;
+        all[i].initialized = false;
+        if (this.hasCb.cgroup_exit) this.callback('cgroup_exit', 0, undefined, all[i].addr);
+      }
+    });
     this.quietly(() => {
       for (const t of moved) this.disableTask(t);
     });

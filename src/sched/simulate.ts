@@ -17,7 +17,7 @@ import { TsKernelApi, TsSchedExtOps, type TsSchedulerDef } from './ext/ops.ts';
 import { Machine, type ExitInfo, type TraceEvent } from './machine.ts';
 import type { KernelFlavour } from './ext/context.ts';
 import { SimKernel } from './kernel.ts';
-import type { CpuRecord, SimTask, TaskRecord, TaskSource } from './spec.ts';
+import type { CgroupSpec, CpuRecord, SimTask, TaskRecord, TaskSource } from './spec.ts';
 import { parseTopology } from './topology.ts';
 
 export type SchedulerSpec =
@@ -30,6 +30,11 @@ export interface SimulateOptions {
   scheduler: SchedulerSpec;
   /** The tasks, or a source producing them in arrival order (open workloads). */
   tasks: readonly SimTask[] | TaskSource;
+  /**
+   * Cgroups that exist from the start, with their cpu.weight (default 100); tasks join them by
+   * `cgroup` path. A path a task names that is not declared here is created at the default weight.
+   */
+  cgroups?: readonly CgroupSpec[];
   topology: string;
   durationNs: number;
   engine?: EngineName;
@@ -77,7 +82,7 @@ export function simulate(o: SimulateOptions): SimulateResult {
   const topo = parseTopology(o.topology);
   if (!Number.isSafeInteger(o.durationNs) || o.durationNs <= 0) throw new ScxError(`duration ${o.durationNs} ns: expected a positive integer`);
   if (o.seed !== undefined && !(Number.isSafeInteger(o.seed) && o.seed >= 0)) throw new ScxError(`seed ${o.seed}: expected a non-negative integer`);
-  const machine = new Machine(topo, { hz: o.hz, seed: o.seed, flavour: o.kernelVersion, checkInvariants: o.checkInvariants, onTaskExit: o.onTaskExit, progress: o.progress, trace: o.trace });
+  const machine = new Machine(topo, { hz: o.hz, seed: o.seed, flavour: o.kernelVersion, checkInvariants: o.checkInvariants, cgroups: o.cgroups, onTaskExit: o.onTaskExit, progress: o.progress, trace: o.trace });
   let name: string;
   if (o.scheduler.kind === 'builtin:eevdf') {
     name = 'builtin:eevdf';

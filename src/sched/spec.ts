@@ -39,6 +39,8 @@ export type Phase =
 /** What a forked child runs; it appears at the moment of the fork. */
 export interface ChildTask {
   comm: string;
+  /** The child's cgroup; by default its parent's (as fork does). */
+  cgroup?: string;
   nice?: number;
   cpus?: readonly number[];
   policy?: Policy;
@@ -57,6 +59,12 @@ export type Policy = 'normal' | 'batch' | 'idle' | 'ext' | 'fifo' | 'rr';
 export interface SimTask {
   pid: number;
   comm: string;
+  /**
+   * The cgroup the task runs in, a path such as "/batch" or "/web/api" ("/" is the root cgroup,
+   * the default). A cgroup the run does not declare is created, with its missing parents, at the
+   * default weight when the first task in it arrives.
+   */
+  cgroup?: string;
   nice?: number;
   cpus?: readonly number[];
   policy?: Policy;
@@ -67,6 +75,21 @@ export interface SimTask {
   phases: readonly Phase[];
   /** How many times to run the phases (Infinity: until the end of the run). */
   loops?: number;
+}
+
+/** The weight of a cgroup nobody set one for (CGROUP_WEIGHT_DFL), and the range of cpu.weight. */
+export const CGROUP_WEIGHT_DFL = 100;
+export const CGROUP_WEIGHT_MIN = 1;
+export const CGROUP_WEIGHT_MAX = 10_000;
+
+/**
+ * A cgroup a run declares: its path ("/a", or nested "/a/b": the parents exist too, declared or
+ * not) and its cpu.weight (default 100). Cgroups only group tasks for the sched_ext scheduler
+ * (ops.cgroup_*, scx_bpf_task_cgroup); the built-in fair class does not schedule by group.
+ */
+export interface CgroupSpec {
+  path: string;
+  weight?: number;
 }
 
 /**
@@ -110,11 +133,45 @@ const isNs = (v: unknown): v is number => typeof v === 'number' && Number.isSafe
 /** What is wrong with a task description, or undefined: the machine's last line of defence. */
 export function checkTask(t: SimTask | ChildTask): string | undefined {
   if (typeof t.comm !== 'string' || t.comm.length === 0) return `comm: expected a non-empty string`;
+  if (t.cgroup !== undefined) {
+    const problem = checkCgroupPath(t.cgroup);
+    if (problem) return `cgroup: ${problem}`;
+  }
   if (t.nice !== undefined && !(Number.isInteger(t.nice) && t.nice >= -20 && t.nice <= 19)) return `nice ${t.nice}: expected an integer from -20 to 19`;
   if (t.policy !== undefined && !POLICIES.includes(t.policy)) return `policy '${t.policy}': expected one of ${POLICIES.join(', ')}`;
   if (t.loops !== undefined && !(t.loops === Infinity || (Number.isInteger(t.loops) && t.loops >= 1))) return `loops ${t.loops}: expected a positive integer`;
   if (!Array.isArray(t.phases) || t.phases.length === 0) return 'no phases';
   return checkPhases(t.phases, 'phases');
+}
+
+/** What is wrong with a cgroup path, or undefined: "/" or "/name[/name...]". */
+export function checkCgroupPath(path: unknown): string | undefined {
+  const expected = 'expected "/" or an absolute path of names ("/batch", "/web/api") made of letters, digits, ".", "_" and "-"';
+  if (typeof path !== 'string') return `${JSON.stringify(path)}: ${expected}`;
+  if (path === '/') return undefined;
+  const names = path.split('/');
+  if (names[0] !== '' || names.slice(1).some((n) => !/^[A-Za-z0-9._-]+$/.test(n) || n === '.' || n === '..')) return `'${path}': ${expected}`;
+  return undefined;
+}
+
+/** What is wrong with a run's cgroup declarations, or undefined. */
+export function checkCgroups(cgroups: readonly CgroupSpec[]): string | undefined {
+  if (!Array.isArray(cgroups)) return 'cgroups: expected a list of { path, weight? }';
+  const seen = new Set<string>();
+  for (const [i, c] of cgroups.entries()) {
+    if (typeof c !== 'object' || c === null) return `cgroups[${i}]: expected { path, weight? }`;
+    for (const k of Object.keys(c)) if (k !== 'path' && k !== 'weight') return `cgroups[${i}].${k}: unknown key (a cgroup has a path and a weight)`;
+    const problem = checkCgroupPath(c.path);
+    if (problem) return `cgroups[${i}].path: ${problem}`;
+    if (c.path === '/') return `cgroups[${i}]: the root cgroup "/" cannot be declared (it has no weight of its own)`;
+    if (seen.has(c.path)) return `cgroups[${i}]: '${c.path}' is declared twice`;
+    seen.add(c.path);
+    const w = c.weight;
+    if (w !== undefined && !(Number.isInteger(w) && w >= CGROUP_WEIGHT_MIN && w <= CGROUP_WEIGHT_MAX)) {
+      return `cgroups[${i}] '${c.path}': weight ${JSON.stringify(w)}: expected an integer from ${CGROUP_WEIGHT_MIN} to ${CGROUP_WEIGHT_MAX}`;
+    }
+  }
+  return undefined;
 }
 
 function checkPhases(phases: readonly Phase[], at: string): string | undefined {

@@ -34,6 +34,7 @@ const F = {
   scxDsqVtime: off('scx.dsq_vtime'),
   scxDisallow: off('scx.disallow'),
   scxRunnableAt: off('scx.runnable_at'),
+  cgroup: off('sched_task_group'),
 } as const;
 
 export const SCHED_NORMAL = 0;
@@ -74,6 +75,15 @@ export class Task {
 
   get weight(): number {
     return this.view.getUint32(this.addr + F.scxWeight, true);
+  }
+
+  /** The task's cgroup (task_struct.sched_task_group): a struct cgroup address, 0 for none. */
+  get cgroupAddr(): number {
+    return Number(this.view.getBigUint64(this.addr + F.cgroup, true));
+  }
+
+  set cgroupAddr(addr: number) {
+    this.view.setBigUint64(this.addr + F.cgroup, BigInt(addr), true);
   }
 
   get slice(): bigint {

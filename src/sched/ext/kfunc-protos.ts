@@ -1,5 +1,6 @@
 /**
- * The sched_ext kfuncs the simulated kernel exports (semantics doc §4), with their C prototypes
+ * The sched_ext kfuncs the simulated kernel exports (semantics doc §4), and the cgroup kfuncs
+ * (bpf_cgroup_*, which need the core's cgroups), with their C prototypes
  * for the kernel BTF: 6.13+ names and the 6.12 spellings. Their behaviour belongs to the
  * sched_ext core, which supplies an implementation per name; without one (an object loaded for
  * inspection, not simulated) a call fails with a clear error.
@@ -12,6 +13,7 @@ import { bpfIterScxDsq, cgroup, taskStruct } from '../kernel-types.ts';
 
 const task = ptr(taskStruct);
 const ctask = ptr(taskStruct, true);
+const cgrp = ptr(cgroup);
 const cmask = ptr(cpumask, true);
 const it = ptr(bpfIterScxDsq);
 const s64T = C.s64;
@@ -67,6 +69,11 @@ export const SCX_KFUNC_PROTOS: Record<string, ReturnType<typeof proto>> = {
   scx_bpf_task_cpu: proto(s32T, ['p', ctask]),
   scx_bpf_task_cgroup: proto(ptr(cgroup), ['p', task]),
   scx_bpf_now: proto(u64T),
+  // The cgroup kfuncs of kernel/bpf/helpers.c: generic, but only the sched_ext core has cgroups.
+  bpf_cgroup_acquire: proto(ptr(cgroup), ['cgrp', cgrp]),
+  bpf_cgroup_release: proto(VOID, ['cgrp', cgrp]),
+  bpf_cgroup_ancestor: proto(ptr(cgroup), ['cgrp', cgrp], ['level', C.s32]),
+  bpf_cgroup_from_id: proto(ptr(cgroup), ['cgid', u64T]),
 };
 
 /** KF_* flags as kernel/sched/ext.c registers them; kfuncs not listed have none. */
@@ -95,6 +102,10 @@ export const SCX_KFUNC_FLAGS: Record<string, number> = {
   scx_bpf_task_running: KF.RCU,
   scx_bpf_task_cpu: KF.RCU,
   scx_bpf_task_cgroup: KF.RCU | KF.ACQUIRE,
+  bpf_cgroup_acquire: KF.ACQUIRE | KF.RCU | KF.RET_NULL,
+  bpf_cgroup_release: KF.RELEASE,
+  bpf_cgroup_ancestor: KF.ACQUIRE | KF.RCU | KF.RET_NULL,
+  bpf_cgroup_from_id: KF.ACQUIRE | KF.RET_NULL,
 };
 
 /**
