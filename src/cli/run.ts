@@ -51,6 +51,7 @@ export const runCommand: CommandModule<object, Args> = {
     const r = simulate({
       scheduler,
       tasks: workload.tasks,
+      cgroups: workload.cgroups,
       topology,
       durationNs: args.duration !== undefined ? parseDuration(args.duration) : (workload.durationNs ?? 1e9),
       engine: args.engine,

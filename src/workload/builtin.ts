@@ -4,11 +4,13 @@
  *   gen:hogs,n=4[,nice=0]                      CPU-bound tasks
  *   gen:bursts,n=8,run=3ms,sleep=2ms[,nice=0]  tasks alternating a burst and a sleep
  *   FILE.json                                  a JSON array of SimTask objects (src/sched/spec.ts):
- *     [{ "pid", "comm", "nice"?, "cpus"?, "policy"?, "rtPriority"?, "arrival"?, "phases": [...], "loops"? }]
+ *     [{ "pid", "comm", "cgroup"?, "nice"?, "cpus"?, "policy"?, "rtPriority"?, "arrival"?, "phases": [...], "loops"? }]
+ *                                              or, to declare cgroups and their weights, an object:
+ *     { "cgroups": [{ "path": "/batch", "weight": 300 }, ...], "tasks": [ ...as above ] }
  * policy: normal (default), batch, idle, ext (SCHED_EXT), fifo or rr (real-time, with rtPriority 1..99).
  * Durations take ns, us, ms or s suffixes (plain numbers are ns). Other formats: load.ts.
  */
-import { checkTask, type Phase, type Policy, type SimTask } from '../sched/spec.ts';
+import { checkCgroups, checkTask, type CgroupSpec, type Phase, type Policy, type SimTask } from '../sched/spec.ts';
 
 const POLICIES: readonly Policy[] = ['normal', 'batch', 'idle', 'ext', 'fifo', 'rr'];
 import { ScxError } from '../util/errors.ts';
@@ -26,25 +28,44 @@ export function parseDuration(text: string, what = 'duration'): number {
 }
 
 export function parseTaskList(text: string, file: string): SimTask[] {
+  return parseTaskFile(text, file).tasks;
+}
+
+/** A JSON task list: an array of tasks, or `{ "cgroups": [...], "tasks": [...] }`. */
+export function parseTaskFile(text: string, file: string): { tasks: SimTask[]; cgroups?: CgroupSpec[] } {
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (e) {
     throw new WorkloadError(`${file}: not JSON (${(e as Error).message})`);
   }
-  if (!Array.isArray(data)) throw new WorkloadError(`${file}: expected a JSON array of tasks`);
-  const tasks = data.map((t, i) => task(t, `${file}: [${i}]`));
+  let cgroups: CgroupSpec[] | undefined;
+  let at = '';
+  if (typeof data === 'object' && data !== null && !Array.isArray(data)) {
+    const o = data as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (k !== 'cgroups' && k !== 'tasks') throw new WorkloadError(`${file}: .${k}: unknown key (a task list object has "cgroups" and "tasks")`);
+    if (o.cgroups !== undefined) {
+      if (!Array.isArray(o.cgroups)) throw new WorkloadError(`${file}: .cgroups: expected an array of { "path", "weight"? }`);
+      cgroups = o.cgroups as CgroupSpec[];
+      const problem = checkCgroups(cgroups);
+      if (problem) throw new WorkloadError(`${file}: ${problem}`);
+    }
+    data = o.tasks;
+    at = '.tasks';
+  }
+  if (!Array.isArray(data)) throw new WorkloadError(`${file}: expected a JSON array of tasks${at ? ' in .tasks' : ''}`);
+  const tasks = data.map((t, i) => task(t, `${file}: ${at}[${i}]`));
   // The machine's own check covers every step kind (wait, timer, fork, repeat, ...).
   tasks.forEach((t, i) => {
     const problem = checkTask(t);
-    if (problem) throw new WorkloadError(`${file}: [${i}]: ${problem}`);
+    if (problem) throw new WorkloadError(`${file}: ${at}[${i}]: ${problem}`);
   });
   const seen = new Set<number>();
   for (const [i, t] of tasks.entries()) {
-    if (seen.has(t.pid)) throw new WorkloadError(`${file}: [${i}].pid: ${t.pid} is used twice`);
+    if (seen.has(t.pid)) throw new WorkloadError(`${file}: ${at}[${i}].pid: ${t.pid} is used twice`);
     seen.add(t.pid);
   }
-  return tasks;
+  return cgroups ? { tasks, cgroups } : { tasks };
 }
 
 /** The generators kept here: gen:hogs and gen:bursts. */
@@ -53,7 +74,7 @@ export const SIMPLE_GENERATORS = ['hogs', 'bursts'];
 function task(raw: unknown, where: string): SimTask {
   if (typeof raw !== 'object' || raw === null) throw new WorkloadError(`${where}: expected an object`);
   const o = raw as Record<string, unknown>;
-  const known = new Set(['pid', 'comm', 'nice', 'cpus', 'policy', 'rtPriority', 'arrival', 'phases', 'loops']);
+  const known = new Set(['pid', 'comm', 'cgroup', 'nice', 'cpus', 'policy', 'rtPriority', 'arrival', 'phases', 'loops']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw new WorkloadError(`${where}.${k}: unknown key`);
   const int = (k: string, min: number, max = Number.MAX_SAFE_INTEGER, optional = false): number | undefined => {
     if (o[k] === undefined && optional) return undefined;
@@ -62,6 +83,7 @@ function task(raw: unknown, where: string): SimTask {
     return v;
   };
   if (typeof o.comm !== 'string') throw new WorkloadError(`${where}.comm: expected a string`);
+  if (o.cgroup !== undefined && typeof o.cgroup !== 'string') throw new WorkloadError(`${where}.cgroup: expected a cgroup path such as "/batch"`);
   if (!Array.isArray(o.phases) || o.phases.length === 0) throw new WorkloadError(`${where}.phases: expected a non-empty array`);
   // Steps of every kind; checkTask (the machine's own rules) vets them after.
   const phases = o.phases as Phase[];
@@ -72,7 +94,7 @@ function task(raw: unknown, where: string): SimTask {
   const realtime = policy === 'fifo' || policy === 'rr';
   const rtPriority = int('rtPriority', 1, 99, !realtime);
   if (!realtime && rtPriority !== undefined) throw new WorkloadError(`${where}.rtPriority: only fifo and rr tasks have one`);
-  return { pid: int('pid', 1)!, comm: o.comm, nice: int('nice', -20, 19, true), cpus, policy, rtPriority, arrival: int('arrival', 0, undefined, true) ?? 0, phases, loops: int('loops', 1, undefined, true) };
+  return { pid: int('pid', 1)!, comm: o.comm, ...(o.cgroup !== undefined ? { cgroup: o.cgroup as string } : {}), nice: int('nice', -20, 19, true), cpus, policy, rtPriority, arrival: int('arrival', 0, undefined, true) ?? 0, phases, loops: int('loops', 1, undefined, true) };
 }
 
 export function generateSimple(spec: string): SimTask[] {

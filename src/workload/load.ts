@@ -2,14 +2,15 @@
  * One entry point for every workload a user can name:
  *   gen:NAME,key=value,...   a generator (generators.ts; gen:hogs and gen:bursts in builtin.ts)
  *   FILE.csv                 the CSV task table (csv.ts, workloads/csv/README.md)
- *   FILE.json                a JSON array of tasks (builtin.ts), or an rt-app file (rtapp.ts)
+ *   FILE.json                a JSON task list (builtin.ts: an array, or an object whose "tasks" is
+ *                            an array, with "cgroups"), or an rt-app file (rtapp.ts)
  *   FILE.txt|.trace|.dat     an ftrace / trace-cmd or `perf script` capture (trace-import.ts)
  * Generators are seeded by the run's seed, so a workload is a pure function of (spec, seed).
  */
 import { extname } from 'node:path';
-import type { SimTask, TaskSource } from '../sched/spec.ts';
+import type { CgroupSpec, SimTask, TaskSource } from '../sched/spec.ts';
 import { readUserFile } from '../util/fs.ts';
-import { SIMPLE_GENERATORS, WorkloadError, generateSimple, parseTaskList } from './builtin.ts';
+import { SIMPLE_GENERATORS, WorkloadError, generateSimple, parseTaskFile } from './builtin.ts';
 import { parseCsvWorkload } from './csv.ts';
 import { GENERATORS, generate } from './generators.ts';
 import { parseRtApp } from './rtapp.ts';
@@ -25,6 +26,8 @@ export interface Workload {
   durationNs?: number;
   /** CPUs a trace was captured on. */
   cpus?: number;
+  /** Cgroups the workload declares, with their weights (JSON task lists); pass them to simulate(). */
+  cgroups?: CgroupSpec[];
 }
 
 export interface WorkloadOptions {
@@ -53,14 +56,24 @@ export function openWorkload(spec: string, o: WorkloadOptions = {}): Workload {
   const text = readUserFile(spec, (m) => new WorkloadError(m)).toString('utf8');
   if (ext === '.csv') return { tasks: parseCsvWorkload(text, spec), format: 'csv' };
   if (ext === '.json') {
-    // A task list is an array; an rt-app file is an object (possibly with comments first).
-    if (text.trimStart().startsWith('[')) return { tasks: parseTaskList(text, spec), format: 'json' };
+    // A task list is an array, or an object whose "tasks" is an array; an rt-app file is an
+    // object (possibly with comments first) whose "tasks" is an object.
+    if (text.trimStart().startsWith('[') || isTaskListObject(text)) return { ...parseTaskFile(text, spec), format: 'json' };
     const r = parseRtApp(text, spec, { nrCpus: o.nrCpus });
     return { tasks: r.tasks, format: 'rt-app', durationNs: r.durationNs };
   }
   const t = parseTrace(text, spec);
   // One ns past the span, so what happens at its last instant (the last exits) is part of the run.
   return { tasks: t.tasks, format: t.format, durationNs: t.spanNs + 1, cpus: t.cpus };
+}
+
+function isTaskListObject(text: string): boolean {
+  try {
+    const o = JSON.parse(text) as unknown;
+    return typeof o === 'object' && o !== null && Array.isArray((o as { tasks?: unknown }).tasks);
+  } catch {
+    return false;
+  }
 }
 
 /** Every task of a workload as a list (an open-loop source is read to its end). */

@@ -261,7 +261,7 @@ const UNSUPPORTED_KEYS: ReadonlyMap<string, string> = new Map([
   ['util_min', 'utilization clamping is not modelled'],
   ['util_max', 'utilization clamping is not modelled'],
   ['hold_ns', 'utilization clamping is not modelled'],
-  ['taskgroup', 'task groups (cgroups) are not modelled'],
+  ['taskgroup', 'task groups (cgroups) are not read from rt-app files (a JSON task list can declare cgroups)'],
 ]);
 
 // Maps, not object literals: names come from the file, and 'constructor' must not find anything.

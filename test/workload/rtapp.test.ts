@@ -220,7 +220,7 @@ describe('rt-app errors', () => {
     ['{"tasks": {"t": {"spin": 5}}}', 'f.json: tasks.t.spin: unknown key'],
     ['{"tasks": {"thread0": {"phases": {"p1": {"iorun": 5}}}}}', "f.json: tasks.thread0.phases.p1.iorun: unsupported event 'iorun': I/O load is not modelled"],
     ['{"tasks": {"t": {"mem0": 5}}}', "f.json: tasks.t.mem0: unsupported event 'mem': memory load is not modelled"],
-    ['{"tasks": {"t": {"taskgroup": "/a", "run": 5}}}', "f.json: tasks.t.taskgroup: unsupported key 'taskgroup': task groups (cgroups) are not modelled"],
+    ['{"tasks": {"t": {"taskgroup": "/a", "run": 5}}}', "f.json: tasks.t.taskgroup: unsupported key 'taskgroup': task groups (cgroups) are not read from rt-app files (a JSON task list can declare cgroups)"],
     ['{"tasks": {"t": {"phases": {"p": {"util_min": 5, "run": 5}}}}}', "f.json: tasks.t.phases.p.util_min: unsupported key 'util_min': utilization clamping is not modelled"],
     ['{"tasks": {"t": {"policy": "SCHED_DEADLINE", "run": 5}}}', 'f.json: tasks.t.policy: SCHED_DEADLINE is not modelled'],
     ['{"tasks": {"t": {"policy": "SCHED_BATCH", "run": 5}}}', 'f.json: tasks.t.policy: expected one of SCHED_OTHER, SCHED_IDLE, SCHED_FIFO, SCHED_RR, found "SCHED_BATCH"'],
