@@ -7,7 +7,7 @@ import { simulate, type SchedulerSpec } from '../sched/simulate.ts';
 import { parseTopology } from '../sched/topology.ts';
 import { ScxError } from '../util/errors.ts';
 import { readUserFile } from '../util/fs.ts';
-import { loadWorkload } from '../workload/load.ts';
+import { allTasks, openWorkload } from '../workload/load.ts';
 import { computeMetrics, type Metrics } from './metrics.ts';
 import { LatencyStats } from '../sched/latency.ts';
 import type { RunSpec } from './suite.ts';
@@ -40,12 +40,14 @@ export function runOne(spec: RunSpec): RunOutcome {
   const head = { index: spec.index, id: spec.id, scheduler: spec.scheduler, workload: spec.workload, topology: spec.topology, seed: spec.seed, durationNs: spec.durationNs };
   try {
     const scheduler: SchedulerSpec = spec.schedulerPath === 'builtin:eevdf' ? { kind: 'builtin:eevdf' } : { kind: 'bpf', file: spec.scheduler, bytes: new Uint8Array(readUserFile(spec.schedulerPath, (m) => new ScxError(m))) };
-    const tasks = loadWorkload(spec.workloadPath, { seed: spec.seed, nrCpus: parseTopology(spec.topology).nrCpus });
+    const workload = openWorkload(spec.workloadPath, { seed: spec.seed, nrCpus: parseTopology(spec.topology).nrCpus });
+    const tasks = allTasks(workload);
     const nrCpus = parseTopology(spec.topology).nrCpus;
     const samples: [number, number][] = [[0, 0]];
     const result = simulate({
       scheduler,
       tasks,
+      cgroups: workload.cgroups,
       topology: spec.topology,
       durationNs: spec.durationNs,
       seed: spec.seed,

@@ -78,7 +78,11 @@ function isTaskListObject(text: string): boolean {
 
 /** Every task of a workload as a list (an open-loop source is read to its end). */
 export function loadWorkload(spec: string, o: WorkloadOptions = {}): SimTask[] {
-  const w = openWorkload(spec, o);
+  return allTasks(openWorkload(spec, o));
+}
+
+/** A workload's tasks as an array (an open source is read to its end). */
+export function allTasks(w: Workload): SimTask[] {
   if (Array.isArray(w.tasks)) return w.tasks;
   const out: SimTask[] = [];
   const source = w.tasks as TaskSource;
