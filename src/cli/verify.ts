@@ -6,6 +6,7 @@
 import type { CommandModule } from 'yargs';
 import { extname } from 'node:path';
 import { formatInsn } from '../bpf/asm.ts';
+import { assembleObject, isObjectSource } from '../bpf/asm-object.ts';
 import { helperTable } from '../bpf/helpers.ts';
 import { HelperId } from '../bpf/kernel-helpers.ts';
 import type { LineInfo } from '../bpf/btf-view.ts';
@@ -34,8 +35,11 @@ export const verifyCommand: CommandModule<object, Args> = {
   handler: (args) => {
     const mode = args.permissive ? 'permissive' : 'kernel';
     const out = (line: string) => process.stdout.write(line + '\n');
-    if (extname(args.file) === '.o') {
-      const obj = openObject(new Uint8Array(readInput(args.file)), args.file);
+    const objectSource = extname(args.file) === '.s' && isObjectSource(readInput(args.file).toString('utf8'));
+    if (extname(args.file) === '.o' || objectSource) {
+      // An assembler source with object directives is verified as the object it assembles to.
+      const bytes = objectSource ? assembleObject(readInput(args.file).toString('utf8'), { file: args.file }) : new Uint8Array(readInput(args.file));
+      const obj = openObject(bytes, args.file);
       let lastKey = '';
       const verifierLog = args.log
         ? (program: string, pc: number, insn: string, line: LineInfo | undefined, state: string) => {

@@ -159,6 +159,12 @@ describe('scx-sim verify', () => {
     expect(r.out).toMatch(/null_lookup_dispatch:\s+7: ldxdw %r1, \[%r0\]\s+; r0=mapval:dispatches\|null r10=fp0/);
   });
 
+  it('verifies an assembler source with object directives as the object it assembles to', () => {
+    const r = cli('verify', 'schedulers/fifo-asm.s');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^schedulers\/fifo-asm\.s: verified \(kernel mode\), \d+ programs/);
+  });
+
   it('verifies assembler text, and --permissive drops the Linux-only rules', () => {
     const dir = mkdtempSync(join(tmpdir(), 'scx-verify-'));
     const file = join(dir, 'cmp.s');
