@@ -69,6 +69,7 @@ export function findings(suite: Suite, outcomes: readonly RunOutcome[], baseline
         const worse: string[] = [];
         const untestable: string[] = [];
         const means: number[] = [];
+        let tested = false;
         for (const s of suite.schedulers) {
           const sd = side(runsOf(s), k);
           if (sd.mean === null) continue;
@@ -78,7 +79,8 @@ export function findings(suite: Suite, outcomes: readonly RunOutcome[], baseline
           const what = `${label(s)} ${show(k, sd.mean)}${c.relDiff === null ? '' : ` (${percent(c.relDiff)})`}`;
           if (c.direction === 'better') better.push(what);
           else if (c.direction === 'worse') worse.push(what);
-          else if (c.significance === 'cannot judge' && c.relDiff !== null && Math.abs(c.relDiff) >= UNTESTED_SHOWN) untestable.push(what);
+          else if (c.significance === 'cannot judge' && (c.relDiff === null ? c.diff !== null && c.diff !== 0 : Math.abs(c.relDiff) >= UNTESTED_SHOWN)) untestable.push(what);
+          else if (c.significance === 'not significant') tested = true;
         }
         // A metric every scheduler gives the same value says nothing about them.
         if (means.every((m) => m === means[0])) continue;
@@ -86,7 +88,13 @@ export function findings(suite: Suite, outcomes: readonly RunOutcome[], baseline
         if (better.length) parts.push(`better: ${better.join(', ')}`);
         if (worse.length) parts.push(`worse: ${worse.join(', ')}`);
         if (untestable.length) parts.push(`different, but the seeds do not vary it, so untested: ${untestable.join(', ')}`);
-        if (!parts.length) parts.push(`no significant difference (means ${show(k, Math.min(...means))} to ${show(k, Math.max(...means))})`);
+        if (!parts.length) {
+          parts.push(
+            tested
+              ? `no significant difference (means ${show(k, Math.min(...means))} to ${show(k, Math.max(...means))})`
+              : `every difference under ${UNTESTED_SHOWN * 100}% and untested (means ${show(k, Math.min(...means))} to ${show(k, Math.max(...means))})`,
+          );
+        } else if (tested && !better.length && !worse.length) parts.push('no other difference is significant');
         lines.push(`${TITLES[k]} (${label(baseline)} ${show(k, baseSide.mean)}): ${parts.join('; ')}`);
       }
       items.push(`\`${workload}\` on \`${topology}\`: ${lines.length ? `${lines.join('. ')}.` : 'every scheduler gives the same values on these metrics.'}`);

@@ -36,6 +36,13 @@ describe('findings', () => {
     expect(item).toBe('`w` on `4`: p99 wake-up latency (builtin:eevdf 1 ms): different, but the seeds do not vary it, so untested: a 3 ms (+200%).');
   });
 
+  it('lists untested differences from a baseline of 0 without a percentage', () => {
+    const miss = { 'builtin:eevdf': 0, 'a.bpf.o': 0.1, 'b.bpf.o': 0 };
+    const outcomes = Object.entries(miss).flatMap(([s, v]) => [1, 2, 3].map((seed) => run(s, seed, { deadlineMissRatio: v })));
+    const item = (findings(suite, outcomes)[0].blocks[1] as { items: string[] }).items[0];
+    expect(item).toBe('`w` on `4`: deadline misses (builtin:eevdf 0%): different, but the seeds do not vary it, so untested: a 10%.');
+  });
+
   it('refuses a suite without the baseline', () => {
     expect(() => findings({ ...suite, schedulers: ['a.bpf.o'] }, [])).toThrow("no scheduler 'builtin:eevdf'");
   });
