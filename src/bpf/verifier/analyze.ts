@@ -17,7 +17,8 @@
  * Calls: helpers are checked against their prototypes (kernel-helpers.ts HELPER_PROTOS), kfuncs
  * against their C prototypes and KF_* flags, and each kfunc against the calling context (which
  * sched_ext callback may call it). bpf-to-bpf calls push a frame (see callLocal); callbacks of
- * bpf_loop / bpf_for_each_map_elem run as a frame above the caller, zero or one time; BPF timer
+ * bpf_loop / bpf_for_each_map_elem run as a frame above the caller, zero or more times (each call
+ * starts from what the previous one left; the callback's entry converges like an iterator loop); BPF timer
  * callbacks and global functions are verified on their own, from the state the kernel gives them.
  */
 import { jumpTaken } from '../interp.ts';
@@ -83,7 +84,7 @@ import {
   constant,
   describe,
   isPtr,
-  iterDepthsDiffer,
+  iterationsDiffer,
   mapRegs,
   newFrame,
   pointer,
@@ -231,8 +232,13 @@ interface Env {
   readonly chains: Map<string, { subprog: number; callsite: number }[]>;
   /** Roots verified on their own (timer callbacks, global functions), queued once each. */
   readonly roots: Map<string, State>;
-  /** `call` instructions of iterator `next` kfuncs: loop heads that converge. */
-  readonly iterNext: Uint8Array;
+  /** Where states are compared (jump targets, after conditional jumps, loop heads). */
+  readonly prunePoint: Uint8Array;
+  /**
+   * Loop heads whose loops end by themselves (iterator `next` calls, the entry of a callback a
+   * helper calls repeatedly): a state included in one still being explored there has converged.
+   */
+  readonly converging: Uint8Array;
   nextId: number;
 }
 
@@ -265,7 +271,8 @@ export function analyze(insns: readonly Insn[], options: AnalyzeOptions = {}): A
     depth: new Map(),
     chains: new Map(),
     roots: new Map(),
-    iterNext: new Uint8Array(insns.length),
+    prunePoint: new Uint8Array(insns.length),
+    converging: new Uint8Array(insns.length),
     nextId: 1,
   };
   try {
@@ -277,7 +284,7 @@ export function analyze(insns: readonly Insn[], options: AnalyzeOptions = {}): A
 }
 
 function emptyState(subprog: number, callback: CallbackInfo | null): State {
-  return { ...newFrame(subprog, -1, 0, callback), callers: [], refs: [], lock: null, rcuDepth: 0, rcuPc: -1 };
+  return { ...newFrame(subprog, -1, 0, callback), callers: [], refs: [], lock: null, rcuDepth: 0, rcuPc: -1, repeats: 0 };
 }
 
 function entryState(env: Env): State {
@@ -350,7 +357,7 @@ function explore(env: Env, entry: State): number {
   const limit = options.maxInsns ?? COMPLEXITY_LIMIT;
   const maxPending = options.maxPendingBranches ?? JMP_SEQ_LIMIT;
   // Prune points: jump targets and the instruction after a conditional jump.
-  const prunePoint = new Uint8Array(n);
+  const prunePoint = env.prunePoint;
   for (let pc = 0; pc < n; pc++) {
     const t = branchTarget(insns[pc], pc);
     if (t !== null && t >= 0 && t < n && insns[pc].opcode !== OP_CALL && insns[pc].opcode !== OP_LDDW) {
@@ -362,7 +369,7 @@ function explore(env: Env, entry: State): number {
     if (insn.opcode === OP_CALL && insn.src === CALL_KFUNC) {
       const k = options.kfunc?.(insn.imm);
       if (k && k.flags & KF.ITER_NEXT) {
-        env.iterNext[pc] = 1;
+        env.converging[pc] = 1;
         prunePoint[pc] = 1;
       }
     }
@@ -394,7 +401,7 @@ function explore(env: Env, entry: State): number {
         let pruned = false;
         let recentPending = 0;
         const list = stored[pc];
-        const converging = env.iterNext[pc] === 1;
+        const converging = env.converging[pc] === 1;
         for (let i = list.length - 1; i >= 0; i--) {
           const old = list[i];
           if (old.pending === 0) {
@@ -415,7 +422,7 @@ function explore(env: Env, entry: State): number {
                 break;
               }
             }
-          } else if (++recentPending <= LOOP_WINDOW && stateIncluded(st, old.state!, true) && !iterDepthsDiffer(st, old.state!)) {
+          } else if (++recentPending <= LOOP_WINDOW && stateIncluded(st, old.state!, true) && !iterationsDiffer(st, old.state!)) {
             throw new Reject(pc, 'infinite loop: execution comes back here in the same state, so nothing bounds the loop; make a counter or a bounded value change on every iteration and exit on it');
           }
         }
@@ -567,8 +574,11 @@ function rootContext(st: State): string | undefined {
   return outer.callback?.context;
 }
 
-/** A subprogram's exit: return r0 to the caller, restoring its frame. Returns the caller's next pc. */
-function returnLocal(pc: number, st: State): number {
+/**
+ * A subprogram's exit: return r0 to the caller, restoring its frame. Returns the caller's next
+ * pc; for a callback a helper may call again, also the state of calling it once more.
+ */
+function returnLocal(env: Env, pc: number, st: State): number | Fork {
   const r0 = st.regs[0];
   if (r0.k === 'stack' && r0.frame === st.callers.length) {
     throw new Reject(pc, `the return value in r0 is a pointer to the callee's own stack frame: the callee returns a pointer to its stack, which dies when it returns (a dangling pointer leak); let the caller pass a pointer to its own stack for the callee to fill`);
@@ -578,6 +588,9 @@ function returnLocal(pc: number, st: State): number {
     checkCallbackReturn(pc, st.callback, r0);
     result = UNKNOWN; // what the helper that ran the callback returns
   }
+  const repeat = st.callback?.repeat;
+  const callback = st.callback;
+  const callsite = st.callsite;
   const caller = st.callers.pop()!;
   const ret = st.callsite + 1;
   const regs = caller.regs.slice();
@@ -588,7 +601,12 @@ function returnLocal(pc: number, st: State): number {
   st.subprog = caller.subprog;
   st.callsite = caller.callsite;
   st.callback = caller.callback;
-  return ret;
+  if (!repeat) return ret;
+  // Called again with what this call left behind; the callback's entry converges like a loop head.
+  const again = cloneState(st);
+  again.repeats++;
+  const entry = pushFrame(env, callsite, again, repeat.target, repeat.args, callback);
+  return { continue: st, continuePc: ret, other: { pc: entry, state: again } };
 }
 
 function checkCallbackReturn(pc: number, cb: CallbackInfo, r0: Reg): void {
@@ -654,12 +672,12 @@ function step(env: Env, pc: number, st: State): number | null | [State | null, S
     case CLS_JMP32: {
       if (op === OP_EXIT) {
         // A subprogram may return nothing (a void function): its caller then has no r0 either.
-        if (st.callers.length && !st.callback) return returnLocal(pc, st);
+        if (st.callers.length && !st.callback) return returnLocal(env, pc, st);
         if (st.regs[0].k === 'uninit') {
           need(st, pc, 0); // a subprogram's missing result is reported at its exit
           throw new Reject(pc, 'r0 is not set at exit');
         }
-        if (st.callers.length) return returnLocal(pc, st);
+        if (st.callers.length) return returnLocal(env, pc, st);
         checkFinalExit(env, pc, st);
         return null;
       }
@@ -1325,7 +1343,9 @@ function callHelper(env: Env, pc: number, st: State, id: number): number | Fork 
         ctx ?? UNINIT,
       ];
     }
-    const entry = pushFrame(env, pc, st, func.target, args, { what: `the ${fname} callback`, min: 0n, max: 1n });
+    env.prunePoint[func.target] = 1;
+    env.converging[func.target] = 1;
+    const entry = pushFrame(env, pc, st, func.target, args, { what: `the ${fname} callback`, min: 0n, max: 1n, repeat: { target: func.target, args } });
     return { continue: st, continuePc: entry, other: { pc: pc + 1, state: after } };
   }
   return pc + 1;

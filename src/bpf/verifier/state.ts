@@ -183,6 +183,11 @@ export interface CallbackInfo {
   readonly max: bigint;
   /** A root verified on its own with its own kfunc rules (`timer`); else the program's. */
   readonly context?: string;
+  /**
+   * A callback a helper may call again and again (bpf_loop, bpf_for_each_map_elem): its first
+   * instruction and the registers each call starts with.
+   */
+  readonly repeat?: { readonly target: number; readonly args: readonly Reg[] };
 }
 
 /** An acquired reference: what it is and where the path took it. */
@@ -202,6 +207,11 @@ export interface State extends Frame {
   /** bpf_rcu_read_lock sections open, with the pc of the outermost. */
   rcuDepth: number;
   rcuPc: number;
+  /**
+   * Repeated calls of a callback made so far on this path. Like an iterator's depth, states
+   * compare without it, except in the infinite-loop check.
+   */
+  repeats: number;
 }
 
 export const cloneFrame = (f: Frame): Frame => ({
@@ -225,6 +235,7 @@ export const cloneState = (s: State): State => ({
   lock: s.lock,
   rcuDepth: s.rcuDepth,
   rcuPc: s.rcuPc,
+  repeats: s.repeats,
 });
 
 export function newFrame(subprog: number, callsite: number, frameIndex: number, callback: CallbackInfo | null): Frame {
@@ -364,8 +375,9 @@ function frameIncluded(n: Frame, o: Frame, exact: boolean, ids: IdMap): boolean 
   return true;
 }
 
-/** Does some iterator stand at a different iteration in the two states? */
-export function iterDepthsDiffer(n: State, o: State): boolean {
+/** Does some iterator, or a repeated callback, stand at a different iteration in the two states? */
+export function iterationsDiffer(n: State, o: State): boolean {
+  if (n.repeats !== o.repeats) return true;
   const frames = (a: Frame, b: Frame): boolean => {
     for (let s = 0; s < STACK_SIZE / 8; s++) {
       const x = a.spills[s];

@@ -555,3 +555,50 @@ describe('analyze: soundness against the interpreter', () => {
     expect(accepted).toBeGreaterThan(300);
   });
 });
+
+describe('analyze: callbacks called again and again', () => {
+  it('verifies a bpf_loop callback from the state its previous call left, not only the first', () => {
+    // The first call finds a scalar in the context and stores a pointer there; the second finds
+    // the pointer and returns it, which a callback may not.
+    const src = `
+      stdw [%r10-8], 0
+      mov %r1, 4
+      lddw %r2, func cb
+      mov %r3, %r10
+      add %r3, -8
+      mov %r4, 0
+      call 181
+      mov %r0, 0
+      exit
+      cb:
+      ldxdw %r3, [%r2]
+      jne %r3, 0, use
+      stxdw [%r2], %r2
+      mov %r0, 0
+      exit
+      use:
+      mov %r0, %r3
+      exit`;
+    rejects(src, 16, 'return value', { helpers: KERNEL_HELPERS });
+  });
+
+  it("converges on a callback that counts in the caller's stack", () => {
+    const src = `
+      stdw [%r10-8], 0
+      mov %r1, 100
+      lddw %r2, func cb
+      mov %r3, %r10
+      add %r3, -8
+      mov %r4, 0
+      call 181
+      ldxdw %r0, [%r10-8]
+      exit
+      cb:
+      ldxdw %r3, [%r2]
+      add %r3, 1
+      stxdw [%r2], %r3
+      mov %r0, 0
+      exit`;
+    expect(accepts(src, { helpers: KERNEL_HELPERS })).toBeLessThan(200);
+  });
+});
