@@ -17,6 +17,11 @@ export interface ExecOptions {
   kfuncs?: HelperTable;
   maxInsns?: number;
   packet?: { addr: number; len: number };
+  /**
+   * Loads the verifier turned into BPF_PROBE_MEM (reads through kernel-struct pointers): a read
+   * that would fault gives 0 instead, as in Linux. Indexed by instruction slot; 1 = probe load.
+   */
+  probeLoads?: Uint8Array;
 }
 
 /** A program ready to run on one engine. */

@@ -105,6 +105,8 @@ export interface InterpOptions {
   maxInsns?: number;
   /** Data that legacy LD_ABS/LD_IND packet loads read (address and length in the address space). */
   packet?: { addr: number; len: number };
+  /** BPF_PROBE_MEM loads by slot (see ExecOptions): a faulting read gives 0. */
+  probeLoads?: Uint8Array;
 }
 
 export interface RunResult {
@@ -159,6 +161,7 @@ export class Interpreter {
   run(args: readonly bigint[] = [], entry = 0, baseDepth = 0): RunResult {
     const insns = this.insns;
     const mem = this.mem;
+    const probe = this.options.probeLoads;
     const r: bigint[] = new Array(11).fill(0n);
     for (let i = 0; i < args.length && i < 5; i++) r[i + 1] = u64(args[i]);
     let depth = baseDepth;
@@ -333,6 +336,11 @@ export class Interpreter {
 
       if (cls === CLS_LDX) {
         const size = accessSize(op);
+        if (probe && probe[pc] && mem.checkAccess(u64(r[insn.src] + BigInt(insn.off)), size, false) !== null) {
+          r[dst] = 0n;
+          pc++;
+          continue;
+        }
         const addr = address(r[insn.src], insn.off, size, false);
         const v = load(addr, size);
         r[dst] = (op & 0xe0) === MODE_MEMSX ? u64(BigInt.asIntN(size * 8, v)) : v;

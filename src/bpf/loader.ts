@@ -459,7 +459,7 @@ function loadUnchecked(obj: BpfObject, kernel: Kernel, machine: Machine, options
       const at = line ? ` (${line.file}:${line.line})` : '';
       throw new LoadError(`${obj.file}: program '${prog.name}': ${verdict.message}${at}`);
     }
-    const exe = withSourceLines(prepare(options.engine ?? DEFAULT_ENGINE, linked.insns, loaded.mem, { helpers, kfuncs }), prog.name, linked.lines);
+    const exe = withSourceLines(prepare(options.engine ?? DEFAULT_ENGINE, linked.insns, loaded.mem, { helpers, kfuncs, probeLoads: verdict.probeLoads }), prog.name, linked.lines);
     loaded.programs.set(prog.name, {
       name: prog.name,
       section: prog.section,

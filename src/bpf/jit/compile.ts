@@ -111,6 +111,8 @@ export interface CompileOptions {
   countInsns?: boolean;
   /** With counting on, trap once a call frame has run this many instructions (checked at loop heads). */
   maxInsns?: number;
+  /** BPF_PROBE_MEM loads by slot: out of bounds, they give 0 instead of trapping. */
+  probeLoads?: Uint8Array;
 }
 
 export interface CompiledModule {
@@ -851,9 +853,37 @@ class FunctionEmitter {
   private load(pc: number, insn: Insn): void {
     const size = accessSize(insn.opcode);
     const sx = (insn.opcode & 0xe0) === MODE_MEMSX;
+    if (this.c.options.probeLoads?.[pc]) return this.probeLoad(insn, size, sx);
     const offset = this.address(pc, insn.src, insn.off, size);
     this.op(LOAD_OPS[size][sx ? 1 : 0]);
     this.memarg(size, offset);
+    this.set(insn.dst);
+  }
+
+  /** A BPF_PROBE_MEM load: the bounds test picks between the load and 0, never a trap. */
+  private probeLoad(insn: Insn, size: number, sx: boolean): void {
+    const a = this.t64a;
+    this.get(insn.src);
+    this.i64c(insn.off);
+    this.op(Op.i64_add);
+    this.ltee(a);
+    this.i64c(GUARD_SIZE);
+    this.op(Op.i64_sub);
+    this.code.byte(0x3f).byte(0x00); // memory.size
+    this.op(Op.i64_extend_i32_u);
+    this.i64c(16);
+    this.op(Op.i64_shl);
+    this.i64c(GUARD_SIZE + size);
+    this.op(Op.i64_sub);
+    this.op(Op.i64_gt_u);
+    this.code.byte(Op.if).byte(I64);
+    this.i64c(0);
+    this.op(Op.else);
+    this.lget(a);
+    this.op(Op.i32_wrap_i64);
+    this.op(LOAD_OPS[size][sx ? 1 : 0]);
+    this.memarg(size, 0);
+    this.op(Op.end);
     this.set(insn.dst);
   }
 

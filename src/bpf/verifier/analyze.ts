@@ -63,6 +63,7 @@ import {
   STACK_SIZE,
   ATOMIC_CMPXCHG,
   ATOMIC_FETCH,
+  ATOMIC_XCHG,
   accessSize,
   branchTarget,
   lddwImm,
@@ -173,7 +174,17 @@ export interface AnalyzeOptions extends Omit<StructureOptions, 'entryArgs'> {
   log?(pc: number, state: string): void;
 }
 
-export type AnalyzeResult = { ok: true; insnsProcessed: number } | { ok: false; pc: number; message: string };
+export type AnalyzeResult =
+  | {
+      ok: true;
+      insnsProcessed: number;
+      /**
+       * Loads through kernel-struct pointers, by slot (1 = yes): Linux turns them into
+       * BPF_PROBE_MEM, which read 0 instead of faulting; the engines take this as ExecOptions.probeLoads.
+       */
+      probeLoads: Uint8Array;
+    }
+  | { ok: false; pc: number; message: string };
 
 export const COMPLEXITY_LIMIT = 1_000_000;
 /** Linux applies this limit to loaders without CAP_PERFMON, which is the strict mode's model. */
@@ -239,6 +250,8 @@ interface Env {
    * helper calls repeatedly): a state included in one still being explored there has converged.
    */
   readonly converging: Uint8Array;
+  /** Loads through kernel-struct pointers (BPF_PROBE_MEM in Linux). */
+  readonly probeLoads: Uint8Array;
   nextId: number;
 }
 
@@ -273,10 +286,12 @@ export function analyze(insns: readonly Insn[], options: AnalyzeOptions = {}): A
     roots: new Map(),
     prunePoint: new Uint8Array(insns.length),
     converging: new Uint8Array(insns.length),
+    probeLoads: new Uint8Array(insns.length),
     nextId: 1,
   };
   try {
-    return { ok: true, insnsProcessed: explore(env, entryState(env)) };
+    const insnsProcessed = explore(env, entryState(env));
+    return { ok: true, insnsProcessed, probeLoads: env.probeLoads };
   } catch (e) {
     if (e instanceof Reject) return { ok: false, pc: e.pc, message: message(e.pc, e.reason) };
     throw e;
@@ -369,7 +384,7 @@ function explore(env: Env, entry: State): number {
     if (insn.opcode === OP_CALL && insn.src === CALL_KFUNC) {
       const k = options.kfunc?.(insn.imm);
       if (k && k.flags & KF.ITER_NEXT) {
-        env.converging[pc] = 1;
+        env.converging[pc] = CONVERGE_ITER_NEXT;
         prunePoint[pc] = 1;
       }
     }
@@ -401,7 +416,8 @@ function explore(env: Env, entry: State): number {
         let pruned = false;
         let recentPending = 0;
         const list = stored[pc];
-        const converging = env.converging[pc] === 1;
+        // An iterator's loop converges only while the iterator still yields (Linux: ACTIVE).
+        const converging = env.converging[pc] === CONVERGE_CALLBACK || (env.converging[pc] === CONVERGE_ITER_NEXT && iteratorActive(st));
         for (let i = list.length - 1; i >= 0; i--) {
           const old = list[i];
           if (old.pending === 0) {
@@ -478,6 +494,18 @@ function explore(env: Env, entry: State): number {
   return processed;
 }
 
+const CONVERGE_CALLBACK = 1;
+const CONVERGE_ITER_NEXT = 2;
+
+/** Before an iterator's `next` call: does the iterator r1 points at still yield? */
+function iteratorActive(st: State): boolean {
+  const r1 = st.regs[1];
+  if (r1.k !== 'stack' || !r1.off.isConst()) return false;
+  const fr = r1.frame === st.callers.length ? st : st.callers[r1.frame];
+  const it = fr.spills[(Number(r1.off.smin) + STACK_SIZE) >> 3];
+  return it !== undefined && it.k === 'iter' && !it.ended;
+}
+
 /** Reject a call chain whose subprograms' stack depths add up to more than one frame's 512 bytes. */
 function checkCombinedStack(env: Env): void {
   const name = (start: number): string => (start === 0 ? 'the program' : `the subprogram at ${start}`);
@@ -543,7 +571,9 @@ function callGlobal(env: Env, pc: number, st: State, target: number, fn: GlobalF
       const size = pointeeSize(type.to);
       if (v.k === 'scalar' && v.v.isConst() && v.v.umin === 0n) return;
       if (v.k === 'scalar') throw new Reject(pc, `argument type mismatch: ${fn.name}'s argument ${i + 1} (r${r}) is a pointer, but r${r} is ${describe(v)}`);
+      // The callee may read and write the whole buffer (Linux checks both).
       checkMemArg(env, st, pc, r, v, size, 'read', true);
+      checkMemArg(env, st, pc, r, v, size, 'write', true);
       params.push(pointer('mem', { size, writable: true, nullId: env.nextId++ }));
     } else if (v.k !== 'scalar') {
       if (env.kernelMode) throw new Reject(pc, `argument type mismatch: ${fn.name}'s argument ${i + 1} (r${r}) is a scalar, but r${r} is ${describe(v)}, which would leak the address`);
@@ -685,9 +715,14 @@ function step(env: Env, pc: number, st: State): number | null | [State | null, S
         if (op === OP_CALL && insn.src === CALL_LOCAL) return callLocal(env, insn, pc, st);
         if (op === OP_CALL && insn.src === CALL_HELPER) return callHelper(env, pc, st, insn.imm);
         if (op === OP_CALL && insn.src === CALL_KFUNC) return callKfunc(env, pc, st, insn.imm);
-        need(st, pc, insn.dst);
-        clobberCall(st, UNKNOWN);
-        return pc + 1;
+        // callx: the target must be known, and is then checked like a direct call.
+        const t = need(st, pc, insn.dst);
+        if (t.k === 'scalar' && t.v.isConst()) return callHelper(env, pc, st, Number(t.v.umin));
+        if (t.k === 'func') {
+          if (st.lock) throw new Reject(pc, `function calls are not allowed while holding a lock (taken at instruction ${st.lock.pc})`);
+          return pushFrame(env, pc, st, t.target, st.regs.slice(1, 6), null);
+        }
+        throw new Reject(pc, `callx through r${insn.dst}, which holds ${describe(t)}: the call's target must be a known helper id or function`);
       }
       if (op === OP_JA32 || ((op & 0xf0) === JMP_JA && c === CLS_JMP)) return branchTarget(insn, pc)!;
       if (op === OP_MAY_GOTO) return [cloneState(st), cloneState(st)];
@@ -721,9 +756,12 @@ function step(env: Env, pc: number, st: State): number | null | [State | null, S
           if (r0.k !== 'scalar') throw new Reject(pc, `r0 is ${describe(r0)}; cmpxchg compares with a scalar in r0`);
         }
         if (base.k === 'btf' || base.k === 'ctx') throw new Reject(pc, `r${insn.dst} is ${describe(base)}: atomic operations work on the stack and map values only`);
-        // Read, then write, the same bytes.
-        load(env, st, pc, insn.dst, base, insn.off, size, false);
-        store(env, st, pc, insn.dst, base, insn.off, size, value);
+        // Read, then write, the same bytes. The old value may be a spilled pointer, which an
+        // atomic would turn into a number (a leak); what the slot holds afterwards is the
+        // operand only for xchg, otherwise some combination of old and operand.
+        const old = load(env, st, pc, insn.dst, base, insn.off, size, false);
+        if (old.k !== 'scalar') throw new Reject(pc, `r${insn.dst} points at ${describe(old)} spilled on the stack: an atomic operation on it would leak the address`);
+        store(env, st, pc, insn.dst, base, insn.off, size, insn.imm === ATOMIC_XCHG ? value : scalar(sizedUnknown(size, false)));
         if (insn.imm === ATOMIC_CMPXCHG) regs[0] = scalar(sizedUnknown(size, false));
         else if (insn.imm & ATOMIC_FETCH) regs[insn.src] = scalar(sizedUnknown(size, false));
         return pc + 1;
@@ -996,6 +1034,7 @@ function load(env: Env, st: State, pc: number, r: number, base: Reg, off: number
       checkObject(pc, r, base, off, size, 'read', `the ${base.ringbuf ? 'ring buffer record' : 'memory'}`);
       return scalar(sizedUnknown(size, signed));
     case 'btf':
+      env.probeLoads[pc] = 1;
       return loadBtf(pc, r, base, off, size, signed);
     default:
       throw new Reject(pc, `r${r} is ${describe(base)}, which cannot be dereferenced`);
@@ -1146,6 +1185,15 @@ function storeStack(env: Env, st: State, pc: number, r: number, base: PtrReg, of
   for (let i = first; i < hi + STACK_SIZE + size; i++) {
     if (fr.bytes[i] === B_ITER) throw new Reject(pc, `invalid write to stack: offset ${(i & ~7) - STACK_SIZE} holds an iterator, which only its kfuncs may touch`);
   }
+  // Overwriting part of a spilled pointer would leave the rest readable as data (a leak).
+  if (env.kernelMode && (size !== 8 || lo !== hi || (first & 7) !== 0)) {
+    for (let i = first; i < hi + STACK_SIZE + size; i++) {
+      const sp = fr.spills[i >> 3];
+      if (fr.bytes[i] === B_SPILL && sp && sp.k !== 'scalar') {
+        throw new Reject(pc, `attempt to corrupt a spilled pointer on the stack at ${(i & ~7) - STACK_SIZE}: a ${size}-byte write over part of it would leave the rest readable; overwrite the whole 8-byte slot`);
+      }
+    }
+  }
   // Bytes of partly overwritten spill slots turn into plain data.
   const unspill = (slot: number): void => {
     if (!fr.spills[slot]) return;
@@ -1212,6 +1260,17 @@ function checkMemArg(env: Env, st: State, pc: number, r: number, p: Reg, size: n
           }
         }
       }
+      if (mode === 'write' && env.kernelMode) {
+        // A write covering only part of a spilled pointer's slot would leave the rest readable.
+        for (let slot = (lo + STACK_SIZE) >> 3; slot <= (hi + STACK_SIZE + max - 1) >> 3; slot++) {
+          const sp = fr.spills[slot];
+          const start = slot * 8;
+          const covered = start >= lo + STACK_SIZE && start + 8 <= hi + STACK_SIZE + max && !variable;
+          if (sp && sp.k !== 'scalar' && fr.bytes[start] === B_SPILL && !covered) {
+            throw new Reject(pc, `attempt to corrupt a spilled pointer on the stack at ${start - STACK_SIZE}: the buffer in r${r} covers only part of it`);
+          }
+        }
+      }
       // Checked first, then written: a slot's spill must still be there while its bytes are checked.
       if (mode === 'write') {
         for (let i = lo + STACK_SIZE; i < hi + STACK_SIZE + max; i++) {
@@ -1225,10 +1284,13 @@ function checkMemArg(env: Env, st: State, pc: number, r: number, p: Reg, size: n
       }
       return;
     }
-    case 'mapval':
+    case 'mapval': {
       if (mode === 'write' && p.map!.readonly) throw new Reject(pc, `r${r} points into ${mapValueWhat(p)}, which is read-only (frozen for programs, like .rodata); pass a writable buffer`);
-      checkObject(pc, r, p, 0, max, mode, mapValueWhat(p));
+      const [lo, hi] = checkObject(pc, r, p, 0, max, mode, mapValueWhat(p));
+      const f = specialField(p, lo, hi, max);
+      if (f) throw new Reject(pc, `the ${max}-byte buffer in r${r} covers the ${f.kind} at offset ${f.offset} of ${mapValueWhat(p)}, which helpers may not read or write; pass a buffer that leaves it out`);
       return;
+    }
     case 'mem':
       if (mode === 'write' && !p.writable) throw new Reject(pc, `r${r} is ${describe(p)}, which is read-only`);
       checkObject(pc, r, p, 0, max, mode, 'the memory');
@@ -1344,7 +1406,7 @@ function callHelper(env: Env, pc: number, st: State, id: number): number | Fork 
       ];
     }
     env.prunePoint[func.target] = 1;
-    env.converging[func.target] = 1;
+    env.converging[func.target] = CONVERGE_CALLBACK;
     const entry = pushFrame(env, pc, st, func.target, args, { what: `the ${fname} callback`, min: 0n, max: 1n, repeat: { target: func.target, args } });
     return { continue: st, continuePc: entry, other: { pc: pc + 1, state: after } };
   }
@@ -1588,13 +1650,19 @@ function callKfunc(env: Env, pc: number, st: State, id: number): number | Fork {
   }
   const loc = iterLoc as IterLoc | null;
   if (flags & KF.ITER_NEXT && isPtr(r0) && loc) {
+    const at = (s: State) => (loc.frame === s.callers.length ? s : s.callers[loc.frame]);
+    const it = at(st).spills[loc.slot] as IterReg;
+    if (it.ended) {
+      // An ended iterator only yields NULL.
+      clobberCall(st, scalar(constant(0n)));
+      return pc + 1;
+    }
     // The iterator ends (NULL) or yields one more element, one iteration deeper.
     const ended = cloneState(st);
     clobberCall(ended, scalar(constant(0n)));
+    at(ended).spills[loc.slot] = { ...it, ended: true };
     clobberCall(st, { ...r0, nullId: 0 });
-    const fr = loc.frame === st.callers.length ? st : st.callers[loc.frame];
-    const it = fr.spills[loc.slot] as IterReg;
-    fr.spills[loc.slot] = { ...it, depth: it.depth + 1 };
+    at(st).spills[loc.slot] = { ...it, depth: it.depth + 1 };
     return { continue: st, continuePc: pc + 1, other: { pc: pc + 1, state: ended } };
   }
   clobberCall(st, r0);
@@ -1626,7 +1694,7 @@ function iterArg(env: Env, st: State, pc: number, r: number, v: Reg, to: RecordT
     const refId = acquire(env, st, pc, `the ${to.name} iterator created by ${name}`);
     for (let i = first; i < first + size; i++) fr.bytes[i] = B_ITER;
     for (let s = slot; s < slot + size / 8; s++) fr.spills[s] = undefined;
-    fr.spills[slot] = { k: 'iter', type: to.name, size, refId, depth: 0 };
+    fr.spills[slot] = { k: 'iter', type: to.name, size, refId, depth: 0, ended: false };
     return null;
   }
   if (!existing || existing.type !== to.name) {

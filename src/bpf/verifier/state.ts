@@ -75,6 +75,8 @@ export interface IterReg {
    * infinite-loop check: a loop driven by an iterator ends when the iterator does.
    */
   readonly depth: number;
+  /** `next` returned NULL: the loop over it is over, and it only yields NULL from now on. */
+  readonly ended: boolean;
 }
 
 export type Reg =
@@ -316,7 +318,7 @@ function regIncluded(n: Reg | IterReg, o: Reg | IterReg, exact: boolean, ids: Id
       return true;
     case 'iter': {
       const oi = o as IterReg;
-      return n.type === oi.type && ids.match(oi.refId, n.refId);
+      return n.type === oi.type && n.ended === oi.ended && ids.match(oi.refId, n.refId);
     }
     default: {
       const op = o as PtrReg;

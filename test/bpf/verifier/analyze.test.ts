@@ -7,6 +7,8 @@ import { constHelper, helperTable } from '../../../src/bpf/helpers.ts';
 import { HelperId } from '../../../src/bpf/kernel-helpers.ts';
 import { CONFORMANCE_HELPERS, caseProgram, listDataFiles, parseConformance } from '../../../src/bpf/conformance.ts';
 import { prepare } from '../../../src/bpf/engine.ts';
+import { C, array, ptr, struct } from '../../../src/bpf/ctypes.ts';
+import { iterNumKfuncs } from '../../../src/bpf/kfuncs/generic.ts';
 import { AddressSpace } from '../../../src/bpf/memory.ts';
 import { analyze, fastConst, type AnalyzeOptions, type AnalyzeResult } from '../../../src/bpf/verifier/analyze.ts';
 import { Scalar } from '../../../src/bpf/verifier/scalar.ts';
@@ -600,5 +602,94 @@ describe('analyze: callbacks called again and again', () => {
       mov %r0, 0
       exit`;
     expect(accepts(src, { helpers: KERNEL_HELPERS })).toBeLessThan(200);
+  });
+});
+
+describe('analyze: holes found by the adversarial review, closed', () => {
+  // Each program was accepted before, and then faulted (or would have) when run.
+  const useAsIndex = 'ldxdw %r3, [%r10-8]\nmov %r4, %r10\nadd %r4, -16\nadd %r4, %r3\nstdw [%r4], 0\nmov %r0, 0\nexit';
+
+  it('a global function may write the buffers it is given: the caller forgets what they held', () => {
+    const src = `
+      stdw [%r10-8], 0
+      mov %r1, %r10
+      add %r1, -8
+      call local g
+      ${useAsIndex}
+      g:
+      jeq %r1, 0, out
+      lddw %r2, 0x10000000
+      stxdw [%r1], %r2
+      out:
+      mov %r0, 0
+      exit`;
+    const globalFuncs = new Map([[11, { name: 'g', params: [ptr(array(C.u8, 8))] }]]);
+    rejects(src, 7, 'unbounded', { globalFuncs });
+  });
+
+  it('an atomic operation leaves an unknown value in a spilled slot, not its operand', () => {
+    for (const op of ['lock add [%r10-8], %r2', 'lock or [%r10-8], %r2', 'lock fetch add [%r10-8], %r2']) {
+      rejects(`lddw %r1, 0x10000000\nstxdw [%r10-8], %r1\nmov %r2, 0\n${op}\n${useAsIndex}`, 8, 'unbounded');
+    }
+    // xchg does leave the operand.
+    accepts(`lddw %r1, 0x10000000\nstxdw [%r10-8], %r1\nmov %r2, 0\nlock xchg [%r10-8], %r2\n${useAsIndex}`);
+  });
+
+  it('refuses atomics on, and partial overwrites of, a spilled pointer (they would leak it)', () => {
+    rejects('stxdw [%r10-8], %r10\nmov %r1, 0\nlock fetch add [%r10-8], %r1\nmov %r0, 0\nexit', 2, 'leak');
+    rejects('stxdw [%r10-8], %r10\nstw [%r10-8], 0\nldxw %r0, [%r10-4]\nexit', 1, 'spilled pointer');
+  });
+
+  it('callx needs a known target, then checks it like a direct call', () => {
+    accepts('mov %r2, 5\ncallx %r2\nmov %r0, 0\nexit', { mode: 'permissive', helpers: helperTable([{ id: 5, name: 'ktime_get_ns', fn: () => 0 }]) });
+    rejects('lddw %r1, 0x1000000\nlddw %r2, func f\ncallx %r2\nmov %r0, 0\nexit\nf:\nldxdw %r0, [%r1]\nexit', 7, 'not a pointer', { mode: 'permissive' });
+    rejects('call 7\ncallx %r0\nmov %r0, 0\nexit', 1, 'known helper id or function', { mode: 'permissive', helpers: KERNEL_HELPERS });
+  });
+
+  it('keeps helpers away from the special fields of a map value', () => {
+    const masks = { name: 'masks', type: 2, keySize: 4, valueSize: 16, maxEntries: 1, readonly: false, fields: [{ kind: 'kptr' as const, offset: 0, size: 8 }] };
+    const maps = { maps: { mapAt: (a: number) => (a === 7 ? masks : undefined), valueAt: () => undefined }, pseudoResolved: true };
+    const lookup = 'stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_fd 7\ncall 1\njeq %r0, 0, out\n';
+    const read = (off: number) => `${lookup}mov %r1, %r0\nadd %r1, ${off}\nmov %r2, 8\nmov %r3, 0\ncall 113\nout:\nmov %r0, 0\nexit`;
+    rejects(read(0), 11, 'covers the kptr', { ...maps, helpers: KERNEL_HELPERS });
+    accepts(read(8), { ...maps, helpers: KERNEL_HELPERS });
+  });
+
+  it('an iterator loop converges only while the iterator yields: one that never stops is an infinite loop', () => {
+    const mem = new AddressSpace();
+    const defs = iterNumKfuncs(mem);
+    const ids = new Map(defs.map((d, i) => [d.name, 100 + i]));
+    const kfunc = (id: number) => {
+      const d = defs.find((x) => ids.get(x.name) === id);
+      return d && { name: d.name, proto: d.proto, flags: d.flags ?? 0 };
+    };
+    const kfuncs = helperTable(defs.map((d) => ({ id: ids.get(d.name)!, name: d.name, fn: d.fn })));
+    const prologue = `mov %r1, %r10\nadd %r1, -8\nmov %r2, 0\nmov %r3, 4\ncall kfunc ${ids.get('bpf_iter_num_new')}\nmov %r6, 0`;
+    const next = `mov %r1, %r10\nadd %r1, -8\ncall kfunc ${ids.get('bpf_iter_num_next')}`;
+    const destroy = `mov %r1, %r10\nadd %r1, -8\ncall kfunc ${ids.get('bpf_iter_num_destroy')}\nmov %r0, %r6\nexit`;
+    // bpf_for: ends when next returns NULL.
+    accepts(`${prologue}\nloop:\n${next}\njeq %r0, 0, done\nadd %r6, 1\nja loop\ndone:\n${destroy}`, { kfunc, kfuncs });
+    // for (;;) { v = next(); ... } never leaves the loop (permissive: its exit is unreachable).
+    const r = analyze(assemble(`${prologue}\nloop:\n${next}\njeq %r0, 0, nul\nadd %r6, 1\nja loop\nnul:\nadd %r6, 2\nja loop\n${destroy}`), { mode: 'permissive', kfunc, kfuncs });
+    expect(r.ok ? 'accepted' : r.message).toContain('infinite loop');
+  });
+});
+
+describe('probe loads (BPF_PROBE_MEM)', () => {
+  it('reads 0 instead of faulting, on both engines, and only where marked', () => {
+    const insns = assemble('mov %r1, 0\nldxdw %r0, [%r1+16]\nexit');
+    const probeLoads = new Uint8Array(insns.length);
+    probeLoads[1] = 1;
+    for (const engine of ['interp', 'jit'] as const) {
+      expect(prepare(engine, insns, new AddressSpace(), { probeLoads }).run([]).r0).toBe(0n);
+      expect(() => prepare(engine, insns, new AddressSpace()).run([])).toThrow(/not mapped|NULL/);
+    }
+  });
+
+  it('marks the loads through kernel-struct pointers', () => {
+    const task = struct('probe_task', [['pid', C.s32], ['parent', C.u64]]);
+    const r = analyze(assemble('ldxdw %r1, [%r1]\nldxw %r0, [%r1]\nexit'), { program: { name: 'tick', args: [{ type: ptr(task), nullable: false }], sleepable: false } });
+    expect(r.ok).toBe(true);
+    expect([...(r as { probeLoads: Uint8Array }).probeLoads]).toEqual([0, 1, 0]);
   });
 });
