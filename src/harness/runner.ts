@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setMaxListeners } from 'node:events';
 import { Piscina } from 'piscina';
 import { writeFileAtomic } from '../util/fs.ts';
 import { METRIC_DEFINITIONS, type Metrics } from './metrics.ts';
@@ -43,6 +44,8 @@ export async function runAll(runs: readonly RunSpec[], o: RunnerOptions): Promis
     return outcomes;
   }
   const pool = new Piscina({ filename: new URL('./worker.mjs', import.meta.url).href, minThreads: o.jobs, maxThreads: o.jobs });
+  // Every queued run listens on the signal until it starts: as many listeners as runs, on purpose.
+  if (o.signal) setMaxListeners(runs.length + 10, o.signal);
   try {
     await Promise.all(
       runs.map((r, i) =>
