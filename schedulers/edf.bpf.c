@@ -6,8 +6,10 @@
  * storage (1/4 weight to the newest) and taken as its period, and each wake-up sets the
  * deadline to wake time + period (an implicit deadline). Until a task has woken twice, and for
  * tasks that never sleep, the relative deadline is `default_deadline_ns` (100 ms, so work of
- * unknown urgency yields to periodic work due sooner). A task that used up its slice starts a
- * new job with a new deadline; a preempted one keeps its deadline.
+ * unknown urgency yields to periodic work due sooner). A job ends when its task sleeps; a task
+ * that keeps running starts a new job (a new deadline) once it has run a whole period, or a
+ * slice if it has no period; until then, sliced or preempted, it keeps its deadline (both come
+ * back with a zero slice, so the run time is counted here, from running to stopping).
  * A waking task whose deadline is earlier than that of a running task preempts the CPU with
  * the latest deadline, as preemptive EDF must.
  * Good at: periodic real-time-like work (audio, control loops, frame rendering): on one CPU
@@ -31,6 +33,8 @@ struct task_ctx {
 	u64 last_wake;  /* when it last woke up (0: never) */
 	u64 period;     /* learnt period (0: not known yet) */
 	u64 deadline;   /* absolute deadline of its current job */
+	u64 started;    /* when it last started running */
+	u64 used;       /* run time of its current job */
 };
 
 struct {
@@ -107,9 +111,15 @@ BPF_STRUCT_OPS(edf_enqueue, struct task_struct *p, u64 enq_flags)
 		scx_bpf_dsq_insert_vtime_compat(p, EDF_DSQ, SCX_SLICE_DFL, now + default_deadline_ns, enq_flags);
 		return 0;
 	}
-	/* runnable() set the deadline of a waking task; a used-up slice starts a new job. */
-	if (!(enq_flags & SCX_ENQ_WAKEUP) && p->scx.slice == 0)
+	/*
+	 * runnable() set the deadline of a waking task. Back from a used-up slice or a preemption,
+	 * a periodic task keeps its deadline until it has run a whole period (its job is not done);
+	 * a task with no known period starts a new job every slice, so such tasks take turns.
+	 */
+	if (!(enq_flags & SCX_ENQ_WAKEUP) && tctx->used >= (tctx->period ? tctx->period : SCX_SLICE_DFL)) {
 		tctx->deadline = now + relative_deadline(tctx);
+		tctx->used = 0;
+	}
 	scx_bpf_dsq_insert_vtime_compat(p, EDF_DSQ, SCX_SLICE_DFL, tctx->deadline, enq_flags);
 	if (enq_flags & SCX_ENQ_WAKEUP)
 		preempt_for(p, tctx->deadline);
@@ -140,6 +150,7 @@ BPF_STRUCT_OPS(edf_runnable, struct task_struct *p, u64 enq_flags)
 	}
 	tctx->last_wake = now;
 	tctx->deadline = now + relative_deadline(tctx);
+	tctx->used = 0;
 	return 0;
 }
 
@@ -151,16 +162,21 @@ BPF_STRUCT_OPS(edf_running, struct task_struct *p)
 
 	if (d)
 		*d = tctx ? tctx->deadline | 1 : 0;
+	if (tctx)
+		tctx->started = bpf_ktime_get_ns();
 	return 0;
 }
 
 BPF_STRUCT_OPS(edf_stopping, struct task_struct *p, bool runnable)
 {
+	struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
 	u32 k = bpf_get_smp_processor_id();
 	u64 *d = bpf_map_lookup_elem(&cpu_deadline, &k);
 
 	if (d)
 		*d = 0;
+	if (tctx)
+		tctx->used += bpf_ktime_get_ns() - tctx->started;
 	return 0;
 }
 
