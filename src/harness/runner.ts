@@ -104,8 +104,9 @@ function readJson(file: string): unknown {
 }
 
 /** Metric columns of results.csv: every scalar metric, in the order of METRIC_DEFINITIONS. */
-const METRIC_COLUMNS = (Object.keys(METRIC_DEFINITIONS) as (keyof Metrics)[]).filter((k) => k !== 'utilisationPerCpu');
 const RUN_COLUMNS = ['index', 'id', 'scheduler', 'workload', 'topology', 'seed', 'durationNs', 'status', 'error'] as const;
+/** Every scalar metric, but the run's simulated time, which the run columns already give. */
+const METRIC_COLUMNS = (Object.keys(METRIC_DEFINITIONS) as (keyof Metrics)[]).filter((k) => k !== 'utilisationPerCpu' && k !== 'durationNs');
 
 function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
