@@ -727,10 +727,10 @@ function condJump(env: Env, insn: Insn, pc: number, st: State, is32: boolean): n
     const taken = jumpTaken(cond, BigInt.asUintN(w, a.v.umin), BigInt.asUintN(w, b.v.umin), w);
     return taken ? branchTarget(insn, pc)! : pc + 1;
   }
-  const branch = (taken: boolean): State | null => {
-    const refined = a.v.refine(cond, b.v, is32, taken);
-    if (!refined) return null;
-    const s = cloneState(st);
+  const onTaken = a.v.refine(cond, b.v, is32, true);
+  const onFall = a.v.refine(cond, b.v, is32, false);
+  // The taken side gets a copy; the fall-through side is the state itself (no second copy).
+  const narrow = (s: State, refined: [Scalar, Scalar]): State => {
     s.regs[insn.dst] = scalar(refined[0], a.id);
     if (a.id) syncLinked(s, a.id, refined[0]);
     if (x) {
@@ -740,7 +740,9 @@ function condJump(env: Env, insn: Insn, pc: number, st: State, is32: boolean): n
     }
     return s;
   };
-  return [branch(false), branch(true)];
+  const taken = onTaken ? narrow(cloneState(st), onTaken) : null;
+  const fall = onFall ? narrow(st, onFall) : null;
+  return [fall, taken];
 }
 
 /**

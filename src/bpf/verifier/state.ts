@@ -286,6 +286,9 @@ class IdMap {
   }
 }
 
+const hasIds = (r: Reg | IterReg): boolean =>
+  r.k === 'scalar' ? r.id !== 0 : r.k === 'iter' ? r.refId !== 0 : isPtr(r) ? r.nullId !== 0 || r.refId !== 0 : false;
+
 function ptrFieldsMatch(n: PtrReg, o: PtrReg, ids: IdMap): boolean {
   return (
     n.frame === o.frame &&
@@ -304,6 +307,9 @@ function ptrFieldsMatch(n: PtrReg, o: PtrReg, ids: IdMap): boolean {
 
 function regIncluded(n: Reg | IterReg, o: Reg | IterReg, exact: boolean, ids: IdMap): boolean {
   if (o.k === 'uninit' && !exact) return true; // the old path never read it, or it would have failed
+  // Registers are immutable and shared between clones: the same object is the same value, once
+  // its ids map consistently.
+  if (n === o && !hasIds(n)) return true;
   if (n.k !== o.k) return false;
   switch (n.k) {
     case 'uninit':
@@ -350,10 +356,26 @@ export function stateIncluded(n: State, o: State, exact: boolean): boolean {
   return true;
 }
 
+/**
+ * Are the two frames' stack byte kinds identical? Most compared states share their stack layout,
+ * so four bytes at a time settle it before the byte-by-byte rules are needed.
+ */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const x = new Uint32Array(a.buffer, a.byteOffset, STACK_SIZE / 4);
+  const y = new Uint32Array(b.buffer, b.byteOffset, STACK_SIZE / 4);
+  for (let i = 0; i < STACK_SIZE / 4; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
 function frameIncluded(n: Frame, o: Frame, exact: boolean, ids: IdMap): boolean {
   if (n.callback !== o.callback) return false;
+  // Kinds first: a cheap test that rejects most candidates before any range is compared.
+  for (let r = 0; r < NUM_REGS; r++) {
+    const ok = o.regs[r].k;
+    if (ok !== n.regs[r].k && (exact || ok !== 'uninit')) return false;
+  }
   for (let r = 0; r < NUM_REGS; r++) if (!regIncluded(n.regs[r], o.regs[r], exact, ids)) return false;
-  for (let i = 0; i < STACK_SIZE; i++) {
+  if (!sameBytes(n.bytes, o.bytes)) for (let i = 0; i < STACK_SIZE; i++) {
     const ob = o.bytes[i];
     const nb = n.bytes[i];
     if (exact || ob === B_ITER || nb === B_ITER) {

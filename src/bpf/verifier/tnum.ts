@@ -237,9 +237,10 @@ export class Tnum {
 
   /** The largest member of the low-`bits` truncation that is <= hi (0 <= hi < 2^bits), or null. */
   maxAtMost(hi: bigint, bits = 64): bigint | null {
+    const t = this.truncate(bits);
+    if ((hi & ~t.mask) === t.value) return hi; // hi is a member: the usual case, and cheap
     // x <= hi exactly when ~x >= ~hi, and ~x ranges over the tnum with every known bit flipped.
     const all = ones(bits);
-    const t = this.truncate(bits);
     const flipped = new Tnum(~t.value & ~t.mask & all, t.mask);
     const r = flipped.minAtLeast(~hi & all, bits);
     return r === null ? null : ~r & all;
