@@ -814,20 +814,7 @@ class FunctionEmitter {
       return 0;
     }
     const a = this.t64a;
-    this.get(base);
-    this.i64c(off);
-    this.op(Op.i64_add);
-    this.ltee(a);
-    // Valid iff GUARD <= a && a + size <= memory bytes: one unsigned compare of a - GUARD.
-    this.i64c(GUARD_SIZE);
-    this.op(Op.i64_sub);
-    this.code.byte(0x3f).byte(0x00); // memory.size
-    this.op(Op.i64_extend_i32_u);
-    this.i64c(16);
-    this.op(Op.i64_shl);
-    this.i64c(GUARD_SIZE + size);
-    this.op(Op.i64_sub);
-    this.op(Op.i64_gt_u);
+    this.outOfBounds(base, off, size);
     this.code.byte(Op.if).byte(VOID);
     this.trap(pc, TrapKind.Memory, a);
     this.op(Op.end);
@@ -846,6 +833,27 @@ class FunctionEmitter {
     return 0;
   }
 
+  /**
+   * Leave in t64a the address of a `size`-byte access at base register + off, and on the stack
+   * an i32 that is true when it falls outside [GUARD, memory size): one unsigned compare of
+   * a - GUARD.
+   */
+  private outOfBounds(base: number, off: number, size: number): void {
+    this.get(base);
+    this.i64c(off);
+    this.op(Op.i64_add);
+    this.ltee(this.t64a);
+    this.i64c(GUARD_SIZE);
+    this.op(Op.i64_sub);
+    this.code.byte(0x3f).byte(0x00); // memory.size
+    this.op(Op.i64_extend_i32_u);
+    this.i64c(16);
+    this.op(Op.i64_shl);
+    this.i64c(GUARD_SIZE + size);
+    this.op(Op.i64_sub);
+    this.op(Op.i64_gt_u);
+  }
+
   private memarg(size: number, offset: number): void {
     this.code.u32(Math.log2(size)).u32(offset);
   }
@@ -862,24 +870,11 @@ class FunctionEmitter {
 
   /** A BPF_PROBE_MEM load: the bounds test picks between the load and 0, never a trap. */
   private probeLoad(insn: Insn, size: number, sx: boolean): void {
-    const a = this.t64a;
-    this.get(insn.src);
-    this.i64c(insn.off);
-    this.op(Op.i64_add);
-    this.ltee(a);
-    this.i64c(GUARD_SIZE);
-    this.op(Op.i64_sub);
-    this.code.byte(0x3f).byte(0x00); // memory.size
-    this.op(Op.i64_extend_i32_u);
-    this.i64c(16);
-    this.op(Op.i64_shl);
-    this.i64c(GUARD_SIZE + size);
-    this.op(Op.i64_sub);
-    this.op(Op.i64_gt_u);
+    this.outOfBounds(insn.src, insn.off, size);
     this.code.byte(Op.if).byte(I64);
     this.i64c(0);
     this.op(Op.else);
-    this.lget(a);
+    this.lget(this.t64a);
     this.op(Op.i32_wrap_i64);
     this.op(LOAD_OPS[size][sx ? 1 : 0]);
     this.memarg(size, 0);
