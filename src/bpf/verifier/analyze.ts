@@ -83,6 +83,8 @@ import {
   cloneState,
   constant,
   describe,
+  frameAt,
+  isNull,
   isPtr,
   iterationsDiffer,
   mapRegs,
@@ -376,8 +378,7 @@ function explore(env: Env, entry: State): number {
 function iteratorActive(st: State): boolean {
   const r1 = st.regs[1];
   if (r1.k !== 'stack' || !r1.off.isConst()) return false;
-  const fr = r1.frame === st.callers.length ? st : st.callers[r1.frame];
-  const it = fr.spills[(Number(r1.off.smin) + STACK_SIZE) >> 3];
+  const it = frameAt(st, r1.frame).spills[(Number(r1.off.smin) + STACK_SIZE) >> 3];
   return it !== undefined && it.k === 'iter' && !it.ended;
 }
 
@@ -419,7 +420,7 @@ function callGlobal(env: Env, pc: number, st: State, target: number, fn: GlobalF
     const type = unwrap(t);
     if (type.kind === 'ptr') {
       const size = pointeeSize(type.to);
-      if (v.k === 'scalar' && v.v.isConst() && v.v.umin === 0n) return;
+      if (isNull(v)) return;
       if (v.k === 'scalar') throw new Reject(pc, `argument type mismatch: ${fn.name}'s argument ${i + 1} (r${r}) is a pointer, but r${r} is ${describe(v)}`);
       // The callee may read and write the whole buffer (Linux checks both).
       checkMemArg(env, st, pc, r, v, size, 'read', true);
@@ -707,7 +708,7 @@ function condJump(env: Env, insn: Insn, pc: number, st: State, is32: boolean): n
   const b: Reg = x ? need(st, pc, insn.src) : scalar(constant(BigInt(insn.imm)));
   if (a.k !== 'scalar' || b.k !== 'scalar') {
     const other = a.k === 'scalar' ? a : b.k === 'scalar' ? b : null;
-    if (!is32 && other && other.v.isConst() && other.v.umin === 0n && (cond === JMP_JEQ || cond === JMP_JNE)) {
+    if (!is32 && other && isNull(other) && (cond === JMP_JEQ || cond === JMP_JNE)) {
       const p = (a.k !== 'scalar' ? a : b) as PtrReg;
       if (!p.nullId) return cond === JMP_JEQ ? pc + 1 : branchTarget(insn, pc)!; // never NULL
       // Equal-to-NULL on one side, not NULL on the other.

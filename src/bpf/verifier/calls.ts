@@ -17,6 +17,8 @@ import {
   cloneState,
   constant,
   describe,
+  frameAt,
+  isNull,
   isPtr,
   mapRegs,
   pointer,
@@ -164,7 +166,6 @@ interface HelperMeta {
   release: { id: number; what: string } | null;
 }
 
-export const isNull = (v: Reg): boolean => v.k === 'scalar' && v.v.isConst() && v.v.umin === 0n;
 
 /** Check one helper argument (register r) against its prototype kind, noting what it tells. */
 function helperArg(env: Env, st: State, pc: number, id: number, fname: string, proto: HelperProto, kind: HelperArg, r: number, meta: HelperMeta): void {
@@ -343,7 +344,7 @@ export function callKfunc(env: Env, pc: number, st: State, id: number): number |
     }
     if (to.kind === 'struct' || to.kind === 'union') {
       const nullable = param.name.endsWith('__nullable');
-      if (nullable && v.k === 'scalar' && v.v.isConst() && v.v.umin === 0n) continue;
+      if (nullable && isNull(v)) continue;
       if (v.k !== 'btf') throw new Reject(pc, `argument type mismatch: ${argName} must be a pointer to struct ${to.name}, but r${r} is ${describe(v)}`);
       if (v.nullId && !nullable) throw new Reject(pc, `r${r} is ${describe(v)}: passing a possibly NULL pointer as ${argName}; test it against NULL first`);
       if (!v.off.isConst() || !structMatches(v.rec!, Number(v.off.smin), to)) {
@@ -388,8 +389,7 @@ export function callKfunc(env: Env, pc: number, st: State, id: number): number |
   }
   const loc = iterLoc as IterLoc | null;
   if (flags & KF.ITER_NEXT && isPtr(r0) && loc) {
-    const at = (s: State) => (loc.frame === s.callers.length ? s : s.callers[loc.frame]);
-    const it = at(st).spills[loc.slot] as IterReg;
+    const it = frameAt(st, loc.frame).spills[loc.slot] as IterReg;
     if (it.ended) {
       // An ended iterator only yields NULL.
       clobberCall(st, scalar(constant(0n)));
@@ -398,9 +398,9 @@ export function callKfunc(env: Env, pc: number, st: State, id: number): number |
     // The iterator ends (NULL) or yields one more element, one iteration deeper.
     const ended = cloneState(st);
     clobberCall(ended, scalar(constant(0n)));
-    at(ended).spills[loc.slot] = { ...it, ended: true };
+    frameAt(ended, loc.frame).spills[loc.slot] = { ...it, ended: true };
     clobberCall(st, { ...r0, nullId: 0 });
-    at(st).spills[loc.slot] = { ...it, depth: it.depth + 1 };
+    frameAt(st, loc.frame).spills[loc.slot] = { ...it, depth: it.depth + 1 };
     return { continue: st, continuePc: pc + 1, other: { pc: pc + 1, state: ended } };
   }
   clobberCall(st, r0);

@@ -13,6 +13,8 @@ import {
   B_UNINIT,
   UNKNOWN,
   describe,
+  frameAt,
+  isNull,
   isPtr,
   pointer,
   scalar,
@@ -69,7 +71,7 @@ function checkObject(pc: number, r: number, p: PtrReg, off: number, size: number
 
 /** The frame a stack pointer points into, recording the deepest access `lo` of its subprogram. */
 export function stackFrame(env: Env, st: State, frame: number, lo: number): Frame {
-  const fr = frame === st.callers.length ? st : st.callers[frame];
+  const fr = frameAt(st, frame);
   if (-lo > (env.depth.get(fr.subprog) ?? 0)) env.depth.set(fr.subprog, -lo);
   return fr;
 }
@@ -83,8 +85,8 @@ function specialField(p: PtrReg, lo: number, hi: number, size: number) {
 }
 
 /** Dereferencing a scalar: NULL from a failed lookup or an ended iterator deserves its own words. */
-function notAPointer(pc: number, r: number, base: { v: Scalar }): never {
-  if (base.v.isConst() && base.v.umin === 0n) {
+function notAPointer(pc: number, r: number, base: Reg & { k: 'scalar' }): never {
+  if (isNull(base)) {
     throw new Reject(pc, `r${r} is NULL on this path (a possibly NULL pointer that was not tested, or tested and found NULL): dereferencing a possibly NULL pointer; test it against NULL first`);
   }
   throw new Reject(pc, `r${r} is not a pointer (it holds ${describe({ k: 'scalar', v: base.v, id: 0 })}), so it cannot be dereferenced`);
@@ -302,7 +304,7 @@ function storeStack(env: Env, st: State, pc: number, r: number, base: PtrReg, of
  * bytes written become data).
  */
 export function checkMemArg(env: Env, st: State, pc: number, r: number, p: Reg, size: number | Scalar, mode: 'read' | 'write', nullOk = false, sizeReg = r + 1): void {
-  if (p.k === 'scalar' && nullOk && p.v.isConst() && p.v.umin === 0n) return;
+  if (nullOk && isNull(p)) return;
   if (p.k === 'released') throw new Reject(pc, `r${r} is ${describe(p)}: a use after release`);
   if (!isPtr(p)) throw new Reject(pc, `argument type mismatch: r${r} must point to memory, but it is ${describe(p)}`);
   if (p.nullId && !nullOk) throw new Reject(pc, `r${r} is ${describe(p)}: passing a possibly NULL pointer where memory is required; test it against NULL first`);

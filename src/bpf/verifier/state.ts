@@ -116,6 +116,9 @@ export function pointer(k: PtrKind, fields: Partial<Omit<PtrReg, 'k'>> = {}): Pt
   return { k, off: fields.off ?? constant(0n), ...PTR_DEFAULTS, ...fields } as PtrReg;
 }
 
+/** A scalar known to be 0: what NULL is once a pointer has been tested (or a literal NULL). */
+export const isNull = (r: Reg): boolean => r.k === 'scalar' && r.v.isConst() && r.v.umin === 0n;
+
 export const isPtr = (r: Reg): r is PtrReg =>
   r.k === 'stack' || r.k === 'ctx' || r.k === 'map' || r.k === 'mapval' || r.k === 'btf' || r.k === 'mem' || r.k === 'func';
 
@@ -245,6 +248,9 @@ export function newFrame(subprog: number, callsite: number, frameIndex: number, 
   regs[10] = pointer('stack', { frame: frameIndex });
   return { regs, bytes: new Uint8Array(STACK_SIZE), spills: new Array(STACK_SIZE / 8).fill(undefined), subprog, callsite, callback };
 }
+
+/** Frame `index` of a state (0 = outermost): the current frame or one of its callers'. */
+export const frameAt = (s: State, index: number): Frame => (index === s.callers.length ? s : s.callers[index]);
 
 /**
  * Rewrite every register and spill of every frame (the current frame's registers in place;
