@@ -50,6 +50,11 @@ export const HelperId = {
   map_lookup_percpu_elem: 195,
 } as const;
 
+const HELPER_NAMES = new Map<number, string>(Object.entries(HelperId).map(([name, id]) => [id, `bpf_${name}`]));
+
+/** A helper's kernel name by id (`bpf_map_lookup_elem`), or undefined for an id the kernel lacks. */
+export const helperName = (id: number): string | undefined => HELPER_NAMES.get(id);
+
 /**
  * What the verifier checks of each helper's arguments and knows of its result: the kernel's
  * bpf_func_proto argument and return types (ARG_* / RET_*), in the kernel's own terms.

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { formatInsn, forEachInsn } from '../bpf/asm.ts';
 import { CALL_HELPER, OP_CALL } from '../bpf/isa.ts';
-import { HelperId } from '../bpf/kernel-helpers.ts';
+import { helperName } from '../bpf/kernel-helpers.ts';
 import { idleMachine, load, openObject, type LoadedObject } from '../bpf/loader.ts';
 import { formatMapFlags, mapTypeName } from '../bpf/maps/map.ts';
 import { readInput } from '../bpf/program-file.ts';
@@ -13,7 +13,6 @@ interface Args {
   disasm: boolean;
 }
 
-const HELPER_NAMES = new Map<number, string>(Object.entries(HelperId).map(([name, id]) => [id, `bpf_${name}`]));
 
 export function describeObject(loaded: LoadedObject) {
   const obj = loaded.object;
@@ -31,7 +30,7 @@ export function describeObject(loaded: LoadedObject) {
         sleepable: p.kind?.sleepable ?? false,
         runnable: p.kind?.runnable ?? false,
         instructions: count,
-        helpers: lp.helpers.map((id) => HELPER_NAMES.get(id) ?? `helper ${id}`),
+        helpers: lp.helpers.map((id) => helperName(id) ?? `helper ${id}`),
         kfuncs: lp.kfuncs.map((k) => (loaded.kernel.kfuncId(k) === undefined ? `${k} (weak, not in this kernel)` : k)),
       };
     }),
@@ -121,7 +120,7 @@ export const inspectCommand: CommandModule<object, Args> = {
           const key = line ? `${line.file}:${line.line}` : '';
           if (line && key !== lastLine) out.push(`    ; ${line.text.trim()}  (${key})`);
           lastLine = key;
-          const helper = insn.opcode === OP_CALL && insn.src === CALL_HELPER ? `  # ${HELPER_NAMES.get(insn.imm) ?? ''}` : '';
+          const helper = insn.opcode === OP_CALL && insn.src === CALL_HELPER ? `  # ${helperName(insn.imm) ?? ''}` : '';
           out.push(`  ${String(pc).padStart(4)}: ${formatInsn(p.insns, pc)}${helper}`);
         });
       }

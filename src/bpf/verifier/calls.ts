@@ -6,7 +6,7 @@
  */
 import { STACK_SIZE } from '../isa.ts';
 import { unwrap, type CType, type RecordType } from '../ctypes.ts';
-import { HELPER_PROTOS, HelperId, type HelperArg, type HelperProto } from '../kernel-helpers.ts';
+import { HELPER_PROTOS, HelperId, helperName, type HelperArg, type HelperProto } from '../kernel-helpers.ts';
 import { KF } from '../kfuncs/kfunc.ts';
 import { Scalar } from './scalar.ts';
 import {
@@ -75,8 +75,7 @@ function fieldArg(pc: number, r: number, v: Reg, kind: 'spin_lock' | 'timer' | '
 
 export function callHelper(env: Env, pc: number, st: State, id: number): number | Fork {
   const proto = HELPER_PROTOS[id];
-  const name = Object.entries(HelperId).find(([, v]) => v === id)?.[0];
-  const fname = name ? `bpf_${name}` : `helper ${id}`;
+  const fname = helperName(id) ?? `helper ${id}`;
   if (!proto) {
     if (env.kernelMode) throw new Reject(pc, `unknown helper id ${id}: the simulated kernel has no prototype for it`);
     clobberCall(st, UNKNOWN);
